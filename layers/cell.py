@@ -1,0 +1,194 @@
+"""Base class of the recurrent cells: weight storage, notation view, dropout masks, config."""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def validate_fraction(name, value):
+    """Dropout rates are fractions in [0, 1)."""
+    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"`{name}` must be a float in [0, 1). Received: {name}={value!r}")
+    return float(value)
+
+
+class RecurrentCell(keras.layers.Layer):
+    """A cell owns its weights and computes ONE time step.
+
+    Every gate `k` of the notes has a matrix `Wk` of shape `(units, units + input_dim)` that multiplies
+    the column vector `[a<t-1>; x<t>]` (state first) and a bias `bk` of shape `(units,)`. For speed the
+    gates are stored fused, Keras-style: `kernel` `(input_dim, gates * units)` holds the `x<t>` halves,
+    `recurrent_kernel` `(units, gates * units)` the `a<t-1>` halves, `bias` `(gates * units,)`, gate
+    blocks in the order of `GATES`. `notation_weights()` and `set_notation_weights()` translate.
+
+    A step is split in two so the sequence layer can hoist work out of the time loop:
+    `project_inputs(x)` computes `x W_x + b` for every gate (it accepts a whole sequence), and
+    `step(projected, states)` does the rest. `call(inputs, states)` chains the two, so a cell also works
+    alone or inside `keras.layers.RNN`. The cell's output is always `a<t>`, its first state.
+
+    Subclasses set `GATES` (notation letters, fused order) and implement `step` and `state_size`.
+
+    Args:
+        units: positive int, the size of `a<t>`.
+        dropout: fraction of the input units to drop (the same units at every time step).
+        recurrent_dropout: fraction of the units of `a<t-1>` to drop (the same at every time step).
+        kernel_initializer, recurrent_initializer, bias_initializer: initializers of the fused storage.
+        seed: seed of the dropout masks.
+    """
+
+    GATES = ()
+
+    def __init__(
+        self,
+        units,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
+            raise ValueError(
+                f"`units` must be a positive integer. Received: units={units!r}"
+            )
+        self.units = int(units)
+        self.dropout = validate_fraction("dropout", dropout)
+        self.recurrent_dropout = validate_fraction("recurrent_dropout", recurrent_dropout)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    @property
+    def state_size(self):
+        raise NotImplementedError
+
+    @property
+    def output_size(self):
+        return self.units
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                f"The last dimension of the inputs to {self.__class__.__name__} must be known. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        self.input_dim = int(input_dim)
+        fused = len(self.GATES) * self.units
+        self.kernel = self.add_weight(
+            shape=(self.input_dim, fused), initializer=self.kernel_initializer, name="kernel"
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, fused), initializer=self.recurrent_initializer, name="recurrent_kernel"
+        )
+        self.bias = self.add_weight(shape=(fused,), initializer=self.bias_initializer, name="bias")
+
+    def project_inputs(self, inputs):
+        """`x W_x + b` for every gate, fused: `(..., input_dim) -> (..., gates * units)`."""
+        return ops.matmul(inputs, self.kernel) + self.bias
+
+    def step(self, projected_inputs, states, recurrent_mask=None):
+        """One time step from projected inputs; returns `(a<t>, new_states)`."""
+        raise NotImplementedError
+
+    def call(self, inputs, states, training=False):
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        input_mask, recurrent_mask = self.dropout_masks(inputs, training)
+        if input_mask is not None:
+            inputs = inputs * input_mask
+        return self.step(self.project_inputs(inputs), states, recurrent_mask)
+
+    def dropout_masks(self, inputs, training):
+        """Inverted-dropout masks `(batch, input_dim)` and `(batch, units)`, or None when unused."""
+        if not training:
+            return None, None
+        batch_size = ops.shape(inputs)[0]
+        input_mask = recurrent_mask = None
+        if self.dropout > 0:
+            input_mask = self.sample_mask((batch_size, ops.shape(inputs)[-1]), self.dropout, inputs.dtype)
+        if self.recurrent_dropout > 0:
+            recurrent_mask = self.sample_mask((batch_size, self.units), self.recurrent_dropout, inputs.dtype)
+        return input_mask, recurrent_mask
+
+    def sample_mask(self, shape, rate, dtype):
+        ones = ops.ones(shape, dtype=dtype)
+        return keras.random.dropout(ones, rate=rate, seed=self.seed_generator)
+
+    def get_initial_state(self, batch_size):
+        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype) for _ in range(self.state_count)]
+
+    @property
+    def state_count(self):
+        size = self.state_size
+        return len(size) if isinstance(size, (list, tuple)) else 1
+
+    def notation_weights(self):
+        """The weights in the notes' notation: `{"Wk": (units, units + input_dim), "bk": (units,)}`."""
+        if not self.built:
+            raise ValueError(
+                f"{self.__class__.__name__} has no weights yet: call it on an input or build it first."
+            )
+        kernel = ops.convert_to_numpy(self.kernel)
+        recurrent_kernel = ops.convert_to_numpy(self.recurrent_kernel)
+        bias = ops.convert_to_numpy(self.bias)
+        weights = {}
+        for index, gate in enumerate(self.GATES):
+            block = slice(index * self.units, (index + 1) * self.units)
+            weights[f"W{gate}"] = np.concatenate([recurrent_kernel[:, block].T, kernel[:, block].T], axis=1)
+            weights[f"b{gate}"] = bias[block].copy()
+        return weights
+
+    def set_notation_weights(self, weights):
+        """Sets the fused storage from `{"Wk": ..., "bk": ...}` as `notation_weights()` returns it."""
+        if not self.built:
+            raise ValueError(
+                f"{self.__class__.__name__} has no weights yet: call it on an input or build it first."
+            )
+        expected = sorted(f"{kind}{gate}" for gate in self.GATES for kind in "Wb")
+        if not isinstance(weights, dict) or sorted(weights) != expected:
+            received = sorted(weights) if isinstance(weights, dict) else type(weights).__name__
+            raise ValueError(
+                f"{self.__class__.__name__}.set_notation_weights expects the keys {expected}. "
+                f"Received: {received}"
+            )
+        kernel_shape = (self.units, self.units + self.input_dim)
+        kernel = np.empty((self.input_dim, len(self.GATES) * self.units), dtype="float32")
+        recurrent_kernel = np.empty((self.units, len(self.GATES) * self.units), dtype="float32")
+        bias = np.empty((len(self.GATES) * self.units,), dtype="float32")
+        for index, gate in enumerate(self.GATES):
+            matrix = np.asarray(weights[f"W{gate}"], dtype="float32")
+            vector = np.asarray(weights[f"b{gate}"], dtype="float32")
+            if matrix.shape != kernel_shape:
+                raise ValueError(
+                    f"W{gate} must have shape (units, units + input_dim) = {kernel_shape}. "
+                    f"Received: shape {matrix.shape}"
+                )
+            if vector.shape != (self.units,):
+                raise ValueError(
+                    f"b{gate} must have shape (units,) = ({self.units},). Received: shape {vector.shape}"
+                )
+            block = slice(index * self.units, (index + 1) * self.units)
+            recurrent_kernel[:, block] = matrix[:, : self.units].T
+            kernel[:, block] = matrix[:, self.units :].T
+            bias[block] = vector
+        self.kernel.assign(kernel)
+        self.recurrent_kernel.assign(recurrent_kernel)
+        self.bias.assign(bias)
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            "seed": self.seed,
+        }
+        base_config = super().get_config()
+        return {**base_config, **config}

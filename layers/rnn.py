@@ -1,0 +1,194 @@
+"""The sequence layer: runs one of our cells over a whole (possibly masked) sequence."""
+
+import keras
+from keras import ops
+
+from layers.time_loop import run_time_loop
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class RNN(keras.layers.Layer):
+    """Runs a `RecurrentCell` along the time axis, like `keras.layers.RNN`.
+
+    The inputs are projected by the cell's input weights for all time steps in one matrix product, then
+    the time loop (`layers.time_loop`) applies only the recurrent part of each step. Works inside
+    `keras.layers.Bidirectional`.
+
+    Args:
+        cell: a `RecurrentCell` instance (or its serialized config).
+        return_sequences: return `a<t>` for every step `(batch, time, units)` instead of the last one.
+        return_state: also return the final states (`a`, and `c` for an LSTM).
+        go_backwards: process the sequence in reverse; returned sequences are then in reverse order too.
+        zero_output_for_mask: with `return_sequences`, masked steps output zeros instead of the carried
+            state (`keras.layers.Bidirectional` turns this on).
+
+    Call arguments:
+        sequences: `(batch, time, features)`.
+        initial_state: optional list of `(batch, units)` tensors, one per state of the cell.
+        mask: optional boolean `(batch, time)`; False steps leave the state unchanged.
+        training: applies dropout when True.
+
+    Example:
+    >>> layer = RNN(LSTMCell(8), return_sequences=True)
+    >>> layer(keras.ops.ones((2, 5, 3))).shape
+    TensorShape([2, 5, 8])
+    """
+
+    def __init__(
+        self,
+        cell,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        zero_output_for_mask=False,
+        **kwargs,
+    ):
+        if isinstance(cell, dict):
+            cell = keras.saving.deserialize_keras_object(cell)
+        if not hasattr(cell, "step") or not hasattr(cell, "project_inputs"):
+            raise ValueError(
+                "`cell` must be one of this package's cells (SimpleRNNCell, GRUCell, LSTMCell). "
+                f"Received: cell={cell!r}"
+            )
+        super().__init__(**kwargs)
+        self.cell = cell
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.stateful = False  # read by keras.layers.Bidirectional
+        self.supports_masking = True
+
+    @property
+    def units(self):
+        return self.cell.units
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        if len(sequences_shape) != 3:
+            raise ValueError(
+                f"{self.__class__.__name__} expects inputs of shape (batch, time, features). "
+                f"Received: shape {tuple(sequences_shape)}"
+            )
+        if not self.cell.built:
+            self.cell.build((sequences_shape[0], sequences_shape[-1]))
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        sequences = ops.convert_to_tensor(sequences, dtype=self.compute_dtype)
+        if len(sequences.shape) != 3:
+            raise ValueError(
+                f"{self.__class__.__name__} expects inputs of shape (batch, time, features). "
+                f"Received: shape {tuple(sequences.shape)}"
+            )
+        batch_size = ops.shape(sequences)[0]
+        states = self.initial_states(initial_state, batch_size, sequences.shape[0])
+        input_mask, recurrent_mask = self.cell.dropout_masks(sequences[:, 0, :], training)
+        if input_mask is not None:
+            sequences = sequences * ops.expand_dims(input_mask, 1)
+        projected = self.cell.project_inputs(sequences)
+        if mask is not None:
+            mask = ops.cast(mask, "bool")
+        if self.go_backwards:
+            projected = ops.flip(projected, axis=1)
+            mask = None if mask is None else ops.flip(mask, axis=1)
+
+        def step(projected_t, states_t):
+            return self.cell.step(projected_t, states_t, recurrent_mask)
+
+        outputs, final_states = run_time_loop(
+            step,
+            projected,
+            states,
+            mask=mask,
+            return_sequences=self.return_sequences,
+            zero_output_for_mask=self.zero_output_for_mask,
+        )
+        output = outputs if self.return_sequences else final_states[0]
+        if self.return_state:
+            return [output, *final_states]
+        return output
+
+    def initial_states(self, initial_state, batch_size, static_batch_size):
+        """Validates a user's initial states, or makes zero states."""
+        if initial_state is None:
+            return self.cell.get_initial_state(batch_size)
+        if not isinstance(initial_state, (list, tuple)):
+            initial_state = [initial_state]
+        if len(initial_state) != self.cell.state_count:
+            raise ValueError(
+                f"{self.__class__.__name__} expects {self.cell.state_count} initial state tensor(s) of shape "
+                f"(batch, {self.units}). Received: {len(initial_state)} tensor(s)"
+            )
+        states = []
+        for state in initial_state:
+            state = ops.convert_to_tensor(state, dtype=self.compute_dtype)
+            shape = tuple(state.shape)
+            if (
+                len(shape) != 2
+                or (shape[1] is not None and shape[1] != self.units)
+                or (shape[0] is not None and static_batch_size is not None and shape[0] != static_batch_size)
+            ):
+                raise ValueError(
+                    f"{self.__class__.__name__} expects each initial state to have shape "
+                    f"({static_batch_size}, {self.units}). Received: shape {shape}"
+                )
+            states.append(state)
+        return states
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        batch, time = sequences_shape[0], sequences_shape[1]
+        output_shape = (batch, time, self.units) if self.return_sequences else (batch, self.units)
+        if self.return_state:
+            return [output_shape] + [(batch, self.units)] * self.cell.state_count
+        return output_shape
+
+    def compute_mask(self, sequences, mask=None):
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * self.cell.state_count
+        return output_mask
+
+    def get_config(self):
+        config = {
+            "cell": keras.saving.serialize_keras_object(self.cell),
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "zero_output_for_mask": self.zero_output_for_mask,
+        }
+        base_config = super().get_config()
+        return {**base_config, **config}
+
+
+class CellLayer(RNN):
+    """Base of `SimpleRNN`, `GRU` and `LSTM`: builds its `CELL` from the cell's own arguments, so the
+    config is flat (`units`, `dropout`, ...) as in Keras' layers."""
+
+    CELL = None
+    CELL_ARGUMENTS = (
+        "units",
+        "dropout",
+        "recurrent_dropout",
+        "kernel_initializer",
+        "recurrent_initializer",
+        "bias_initializer",
+        "seed",
+    )
+    LAYER_ARGUMENTS = ("return_sequences", "return_state", "go_backwards", "zero_output_for_mask")
+
+    def __init__(self, units, **kwargs):
+        cell_kwargs = {name: kwargs.pop(name) for name in self.CELL_ARGUMENTS if name in kwargs}
+        layer_kwargs = {name: kwargs.pop(name) for name in self.LAYER_ARGUMENTS if name in kwargs}
+        kwargs.pop("cell", None)
+        cell = self.CELL(units, dtype=kwargs.get("dtype"), name=f"{self.CELL.__name__.lower()}", **cell_kwargs)
+        super().__init__(cell, **layer_kwargs, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["cell"]
+        cell_config = self.cell.get_config()
+        config.update({name: cell_config[name] for name in self.CELL_ARGUMENTS})
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

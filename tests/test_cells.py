@@ -1,0 +1,146 @@
+"""Cells and sequence layers against the NumPy equations, Keras' built-ins and finite differences."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import layers
+from tests import numpy_reference
+
+KINDS = ["SimpleRNN", "GRU", "LSTM"]
+CELLS = {"SimpleRNN": layers.SimpleRNNCell, "GRU": layers.GRUCell, "LSTM": layers.LSTMCell}
+SEQUENCE_LAYERS = {"SimpleRNN": layers.SimpleRNN, "GRU": layers.GRU, "LSTM": layers.LSTM}
+BATCH, TIME, INPUT_DIM, UNITS = 3, 7, 4, 5
+
+
+def make_layer(kind, seed=0, **kwargs):
+    """A built sequence layer with random weights set through the notes' notation."""
+    rng = np.random.default_rng(seed)
+    layer = SEQUENCE_LAYERS[kind](UNITS, **kwargs)
+    layer.build((None, None, INPUT_DIM))
+    weights = numpy_reference.random_weights(kind, UNITS, INPUT_DIM, rng)
+    layer.cell.set_notation_weights(weights)
+    return layer, weights
+
+
+def random_inputs(seed=1, batch=BATCH, time=TIME):
+    return np.random.default_rng(seed).normal(0, 1, (batch, time, INPUT_DIM)).astype("float32")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_single_step_matches_numpy_equations(kind):
+    rng = np.random.default_rng(2)
+    cell = CELLS[kind](UNITS)
+    cell.build((None, INPUT_DIM))
+    weights = numpy_reference.random_weights(kind, UNITS, INPUT_DIM, rng)
+    cell.set_notation_weights(weights)
+    x = rng.normal(0, 1, (BATCH, INPUT_DIM)).astype("float32")
+    states = [rng.normal(0, 1, (BATCH, UNITS)).astype("float32") for _ in range(cell.state_count)]
+    output, new_states = cell(x, states)
+    expected = numpy_reference.STEPS[kind](weights, x.astype(np.float64), states)
+    np.testing.assert_allclose(output, expected[0], atol=1e-5)
+    for got, want in zip(new_states, expected):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sequence_matches_numpy_equations(kind):
+    layer, weights = make_layer(kind, return_sequences=True, return_state=True)
+    x = random_inputs()
+    rng = np.random.default_rng(3)
+    initial = [rng.normal(0, 1, (BATCH, UNITS)).astype("float32") for _ in range(layer.cell.state_count)]
+    outputs, *states = layer(x, initial_state=initial)
+    expected_outputs, expected_states = numpy_reference.run_sequence(kind, weights, x, initial)
+    np.testing.assert_allclose(outputs, expected_outputs, atol=1e-5)
+    for got, want in zip(states, expected_states):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_notation_weights_round_trip(kind):
+    layer, weights = make_layer(kind)
+    read_back = layer.cell.notation_weights()
+    assert sorted(read_back) == sorted(weights)
+    for name, value in weights.items():
+        np.testing.assert_allclose(read_back[name], value, atol=1e-6)
+        expected_shape = (UNITS, UNITS + INPUT_DIM) if name.startswith("W") else (UNITS,)
+        assert read_back[name].shape == expected_shape
+
+
+def keras_builtin_with_mapped_weights(kind, weights):
+    """Keras' own layer carrying our notation weights; our GRU's update gate is 1 - Keras' z gate."""
+    def split(matrix):
+        return matrix[:, UNITS:].T, matrix[:, :UNITS].T  # input part, recurrent part
+
+    if kind == "SimpleRNN":
+        builtin = keras.layers.SimpleRNN(UNITS, return_sequences=True)
+        order, signs = ["a"], [1.0]
+    elif kind == "GRU":
+        builtin = keras.layers.GRU(UNITS, return_sequences=True, reset_after=False)
+        order, signs = ["u", "r", "c"], [-1.0, 1.0, 1.0]
+    else:
+        builtin = keras.layers.LSTM(UNITS, return_sequences=True)
+        order, signs = ["u", "f", "c", "o"], [1.0] * 4
+    builtin.build((None, None, INPUT_DIM))
+    kernel = np.concatenate([sign * split(weights[f"W{g}"])[0] for g, sign in zip(order, signs)], axis=1)
+    recurrent = np.concatenate([sign * split(weights[f"W{g}"])[1] for g, sign in zip(order, signs)], axis=1)
+    bias = np.concatenate([sign * weights[f"b{g}"] for g, sign in zip(order, signs)])
+    builtin.set_weights([kernel, recurrent, bias])
+    return builtin
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_matches_keras_builtin_with_mapped_weights(kind):
+    layer, weights = make_layer(kind, return_sequences=True)
+    builtin = keras_builtin_with_mapped_weights(kind, weights)
+    x = random_inputs()
+    np.testing.assert_allclose(layer(x), builtin(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_gradients_match_finite_differences(kind):
+    rng = np.random.default_rng(4)
+    layer = SEQUENCE_LAYERS[kind](3, return_sequences=True, dtype="float64")
+    x = tf.constant(rng.normal(0, 1, (2, 4, 2)))
+    layer(x)
+    probe = tf.constant(rng.normal(0, 1, (2, 4, 3)))
+    mask = tf.constant([[True, True, True, True], [True, True, False, False]])
+
+    def loss():
+        return tf.reduce_sum(layer(x, mask=mask) * probe)
+
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        value = loss()
+    variables = [layer.cell.kernel, layer.cell.recurrent_kernel, layer.cell.bias]
+    analytic = tape.gradient(value, variables + [x])
+    epsilon = 1e-6
+    for variable, gradient in zip(variables, analytic):
+        original = variable.numpy()
+        numeric = np.zeros_like(original)
+        for index in np.ndindex(original.shape):
+            for sign in (1, -1):
+                shifted = original.copy()
+                shifted[index] += sign * epsilon
+                variable.assign(shifted)
+                numeric[index] += sign * loss().numpy() / (2 * epsilon)
+        variable.assign(original)
+        np.testing.assert_allclose(gradient, numeric, atol=1e-6, rtol=1e-5)
+    numeric_x = np.zeros(x.shape)
+    for index in np.ndindex(*x.shape):
+        for sign in (1, -1):
+            shifted = x.numpy().copy()
+            shifted[index] += sign * epsilon
+            numeric_x[index] += sign * tf.reduce_sum(layer(shifted, mask=mask) * probe).numpy() / (2 * epsilon)
+    np.testing.assert_allclose(analytic[-1], numeric_x, atol=1e-6, rtol=1e-5)
+
+
+def test_unit_forget_bias_option():
+    with_bias = layers.LSTM(3)
+    without_bias = layers.LSTM(3, unit_forget_bias=False)
+    with_bias.build((None, None, 2))
+    without_bias.build((None, None, 2))
+    np.testing.assert_array_equal(with_bias.cell.notation_weights()["bf"], np.ones(3))
+    np.testing.assert_array_equal(without_bias.cell.notation_weights()["bf"], np.zeros(3))
+    np.testing.assert_array_equal(with_bias.cell.notation_weights()["bu"], np.zeros(3))
