@@ -38,15 +38,10 @@ class GRUCell(RecurrentCell):
     def step(self, projected_inputs, states, recurrent_mask=None):
         previous_memory = states[0]
         masked_memory = previous_memory if recurrent_mask is None else previous_memory * recurrent_mask
-        units = self.units
-        gates = ops.sigmoid(
-            projected_inputs[:, : 2 * units] + ops.matmul(masked_memory, self.recurrent_kernel[:, : 2 * units])
-        )
-        update_gate = gates[:, :units]
-        relevance_gate = gates[:, units:]
-        candidate = ops.tanh(
-            projected_inputs[:, 2 * units :]
-            + ops.matmul(relevance_gate * masked_memory, self.recurrent_kernel[:, 2 * units :])
-        )
+        gates_z, candidate_x = ops.split(projected_inputs, [2 * self.units], axis=-1)
+        gates_kernel, candidate_kernel = ops.split(self.recurrent_kernel, [2 * self.units], axis=-1)
+        gates = ops.sigmoid(gates_z + ops.matmul(masked_memory, gates_kernel))
+        update_gate, relevance_gate = ops.split(gates, 2, axis=-1)
+        candidate = ops.tanh(candidate_x + ops.matmul(relevance_gate * masked_memory, candidate_kernel))
         memory = update_gate * candidate + (1.0 - update_gate) * previous_memory
         return memory, [memory]

@@ -52,12 +52,12 @@ class LSTMCell(RecurrentCell):
         previous_activation, previous_memory = states[0], states[1]
         if recurrent_mask is not None:
             previous_activation = previous_activation * recurrent_mask
-        units = self.units
         z = projected_inputs + ops.matmul(previous_activation, self.recurrent_kernel)
-        update_gate = ops.sigmoid(z[:, :units])
-        forget_gate = ops.sigmoid(z[:, units : 2 * units])
-        candidate = ops.tanh(z[:, 2 * units : 3 * units])
-        output_gate = ops.sigmoid(z[:, 3 * units :])
+        update_z, forget_z, candidate_z, output_z = ops.split(z, 4, axis=-1)
+        update_gate = ops.sigmoid(update_z)
+        forget_gate = ops.sigmoid(forget_z)
+        candidate = ops.tanh(candidate_z)
+        output_gate = ops.sigmoid(output_z)
         memory = update_gate * candidate + forget_gate * previous_memory
         activation = output_gate * ops.tanh(memory)
         return activation, [activation, memory]
