@@ -96,25 +96,6 @@ class RecurrentCell(keras.layers.Layer):
         """One time step from projected inputs; returns `(a<t>, new_states)`."""
         raise NotImplementedError
 
-    def recurrent_kernel_gradient(self, previous_states, projected_inputs, projected_gradients, recurrent_mask=None):
-        """The recurrent kernel's gradient from many steps at once, for the hand-written backward pass.
-
-        Rows are (time x batch): `previous_states` the states each step started from, `projected_inputs`
-        its projected inputs, `projected_gradients` the loss gradient of those. Every gate adds
-        `a<t-1> R` to its projected input, so the gradient is `a<t-1>^T d(projected)` summed over rows;
-        a cell whose gates read another recurrent operand overrides this.
-        """
-        return ops.matmul(
-            ops.transpose(self.recurrent_operand(previous_states[0], recurrent_mask)), projected_gradients
-        )
-
-    def recurrent_operand(self, previous_activation, recurrent_mask):
-        """`a<t-1>` as the recurrent product sees it: with recurrent dropout applied, rows (time x batch)."""
-        if recurrent_mask is None:
-            return previous_activation
-        repeats = ops.shape(previous_activation)[0] // ops.shape(recurrent_mask)[0]
-        return previous_activation * ops.tile(recurrent_mask, [repeats, 1])
-
     def call(self, inputs, states, training=False):
         states = list(states) if isinstance(states, (list, tuple)) else [states]
         input_mask, recurrent_mask = self.dropout_masks(inputs, training)

@@ -45,16 +45,3 @@ class GRUCell(RecurrentCell):
         candidate = ops.tanh(candidate_x + ops.matmul(relevance_gate * masked_memory, candidate_kernel))
         memory = update_gate * candidate + (1.0 - update_gate) * previous_memory
         return memory, [memory]
-
-    def recurrent_kernel_gradient(self, previous_states, projected_inputs, projected_gradients, recurrent_mask=None):
-        # The gates multiply c<t-1> by their kernel; the candidate multiplies Γr * c<t-1>, and Γr is
-        # recomputed for all steps at once.
-        masked_memory = self.recurrent_operand(previous_states[0], recurrent_mask)
-        gates_x = projected_inputs[:, : 2 * self.units]
-        gates_kernel, _ = ops.split(self.recurrent_kernel, [2 * self.units], axis=-1)
-        _, relevance_gate = ops.split(ops.sigmoid(gates_x + ops.matmul(masked_memory, gates_kernel)), 2, axis=-1)
-        gates_gradient = ops.matmul(ops.transpose(masked_memory), projected_gradients[:, : 2 * self.units])
-        candidate_gradient = ops.matmul(
-            ops.transpose(relevance_gate * masked_memory), projected_gradients[:, 2 * self.units :]
-        )
-        return ops.concatenate([gates_gradient, candidate_gradient], axis=-1)

@@ -57,7 +57,6 @@ class RNN(keras.layers.Layer):
         self.go_backwards = bool(go_backwards)
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.stateful = False  # read by keras.layers.Bidirectional
-        self.hand_written_backward = True
         self.supports_masking = True
 
     @property
@@ -95,15 +94,6 @@ class RNN(keras.layers.Layer):
         def step(projected_t, states_t):
             return self.cell.step(projected_t, states_t, recurrent_mask)
 
-        bptt = None
-        if training and self.hand_written_backward:
-
-            def kernel_gradient(previous_states, projected_rows, projected_gradients):
-                return self.cell.recurrent_kernel_gradient(
-                    previous_states, projected_rows, projected_gradients, recurrent_mask
-                )
-
-            bptt = (self.cell.recurrent_kernel.value, kernel_gradient)
         outputs, final_states = run_time_loop(
             step,
             projected,
@@ -111,7 +101,6 @@ class RNN(keras.layers.Layer):
             mask=mask,
             return_sequences=self.return_sequences,
             zero_output_for_mask=self.zero_output_for_mask,
-            bptt=bptt,
         )
         output = outputs if self.return_sequences else final_states[0]
         if self.return_state:
