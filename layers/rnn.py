@@ -10,9 +10,8 @@ from layers.time_loop import run_time_loop
 class RNN(keras.layers.Layer):
     """Runs a `RecurrentCell` along the time axis, like `keras.layers.RNN`.
 
-    The inputs are projected by the cell's input weights for all time steps in one matrix product, then
-    the time loop (`layers.time_loop`) applies only the recurrent part of each step. Works inside
-    `keras.layers.Bidirectional`.
+    The time loop itself lives in `layers.time_loop`; this layer prepares its inputs, dropout masks,
+    mask and initial states. Works inside `keras.layers.Bidirectional`.
 
     Args:
         cell: a `RecurrentCell` instance (or its serialized config).
@@ -84,19 +83,22 @@ class RNN(keras.layers.Layer):
         input_mask, recurrent_mask = self.cell.dropout_masks(sequences[:, 0, :], training)
         if input_mask is not None:
             sequences = sequences * ops.expand_dims(input_mask, 1)
-        projected = self.cell.project_inputs(sequences)
         if mask is not None:
             mask = ops.cast(mask, "bool")
         if self.go_backwards:
-            projected = ops.flip(projected, axis=1)
+            sequences = ops.flip(sequences, axis=1)
             mask = None if mask is None else ops.flip(mask, axis=1)
 
-        def step(projected_t, states_t):
-            return self.cell.step(projected_t, states_t, recurrent_mask)
+        # The input projection runs inside the loop, one small product per step. Projecting the whole
+        # sequence first was measured slower in training at B64 T100 D32 H128 (LSTM 67 vs 55 ms, GRU 71
+        # vs 53 ms): the (time, batch, gates * units) tensor and its gradient cost more memory traffic
+        # than the products they save, and at B32 T50 D128 H512 it gained under 5%.
+        def step(inputs_t, states_t):
+            return self.cell.step(self.cell.project_inputs(inputs_t), states_t, recurrent_mask)
 
         outputs, final_states = run_time_loop(
             step,
-            projected,
+            sequences,
             states,
             mask=mask,
             return_sequences=self.return_sequences,
