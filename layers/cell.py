@@ -21,10 +21,10 @@ class RecurrentCell(keras.layers.Layer):
     `recurrent_kernel` `(units, gates * units)` the `a<t-1>` halves, `bias` `(gates * units,)`, gate
     blocks in the order of `GATES`. `notation_weights()` and `set_notation_weights()` translate.
 
-    A step is split in two so the sequence layer can hoist work out of the time loop:
-    `project_inputs(x)` computes `x W_x + b` for every gate (it accepts a whole sequence), and
-    `step(projected, states)` does the rest. `call(inputs, states)` chains the two, so a cell also works
-    alone or inside `keras.layers.RNN`. The cell's output is always `a<t>`, its first state.
+    A step is split in two: `project_inputs(x)` computes `x W_x + b` for every gate (it also accepts a
+    whole sequence), and `step(projected, states)` does the recurrent rest. `call(inputs, states)` chains
+    the two, so a cell also works alone or inside `keras.layers.RNN`. The cell's output is always `a<t>`,
+    its first state.
 
     Subclasses set `GATES` (notation letters, fused order) and implement `step` and `state_size`.
 
