@@ -1,0 +1,202 @@
+"""Speed of our recurrent layers next to Keras' built-ins and PyTorch, measured side by side in one run.
+
+For SimpleRNN, GRU and LSTM at two shapes it times a training step (forward, mean-squared loss on the
+last output, backward, SGD update) and an inference call, interleaving the implementations in every
+repeat so that machine noise hits them alike, and prints medians, throughput, the ratios ours/built-in
+and ours/torch, and the achieved GFLOP/s as a fraction of this machine's float32 matmul peak.
+
+    python -m benchmarks.rnn_speed [--repeats 15] [--kinds LSTM GRU] [--output reports/benchmarks]
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import layers
+
+SHAPES = [(64, 100, 32, 128), (32, 50, 128, 512)]  # (batch, time, input_dim, units), as the issue fixes
+GATES = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}
+OURS = {"SimpleRNN": layers.SimpleRNN, "GRU": layers.GRU, "LSTM": layers.LSTM}
+
+
+def builtin_layer(kind, units):
+    if kind == "GRU":
+        return keras.layers.GRU(units, reset_after=False)  # the notes' GRU; reset_after=True is another model
+    return getattr(keras.layers, kind)(units)
+
+
+def keras_functions(layer, inputs, targets):
+    optimizer = keras.optimizers.SGD(1e-4)
+    layer(inputs)
+
+    @tf.function
+    def train_step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(layer(inputs, training=True) - targets))
+        gradients = tape.gradient(loss, layer.trainable_variables)
+        optimizer.apply(gradients, layer.trainable_variables)
+        return loss
+
+    @tf.function
+    def infer():
+        return layer(inputs, training=False)
+
+    return train_step, infer
+
+
+def torch_functions(kind, inputs, targets):
+    try:
+        import torch
+    except ImportError:
+        return None
+    module = getattr(torch.nn, {"SimpleRNN": "RNN"}.get(kind, kind))(
+        inputs.shape[-1], targets.shape[-1], batch_first=True
+    )
+    optimizer = torch.optim.SGD(module.parameters(), lr=1e-4)
+    torch_inputs = torch.from_numpy(inputs.numpy())
+    torch_targets = torch.from_numpy(targets.numpy())
+
+    def last_output(outputs):
+        return outputs[:, -1]
+
+    def train_step():
+        optimizer.zero_grad()
+        loss = torch.mean((last_output(module(torch_inputs)[0]) - torch_targets) ** 2)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def infer():
+        with torch.no_grad():
+            return last_output(module(torch_inputs)[0]).numpy()
+
+    return train_step, infer
+
+
+def run_once(function):
+    start = time.perf_counter()
+    result = function()
+    if isinstance(result, tf.Tensor):
+        result.numpy()
+    return time.perf_counter() - start
+
+
+def median_times(functions, repeats, warmup=3):
+    """Median seconds per call of each function, interleaved so that noise hits them alike."""
+    for function in functions.values():
+        for _ in range(warmup):
+            run_once(function)
+    samples = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            samples[name].append(run_once(function))
+    return {name: float(np.median(values)) for name, values in samples.items()}
+
+
+def matmul_peak_gflops(size=2048, repeats=10):
+    """This machine's float32 matmul rate, measured now with TensorFlow on a large square product."""
+    matrix = tf.random.normal((size, size))
+    product = tf.function(lambda: tf.matmul(matrix, matrix))
+    seconds = median_times({"matmul": product}, repeats)["matmul"]
+    return 2 * size**3 / seconds / 1e9
+
+
+def layer_flops(kind, batch, time_steps, input_dim, units):
+    """Matmul FLOPs of one forward pass; a training step is counted as 3x (forward, two backward products)."""
+    return 2 * batch * time_steps * (input_dim + units) * GATES[kind] * units
+
+
+def benchmark(kinds, repeats, seed):
+    peak = matmul_peak_gflops()
+    rows = []
+    for batch, time_steps, input_dim, units in SHAPES:
+        for kind in kinds:
+            keras.utils.set_random_seed(seed)
+            inputs = tf.random.normal((batch, time_steps, input_dim))
+            targets = tf.random.normal((batch, units))
+            implementations = {
+                "ours": keras_functions(OURS[kind](units), inputs, targets),
+                "keras": keras_functions(builtin_layer(kind, units), inputs, targets),
+            }
+            torch_pair = torch_functions(kind, inputs, targets)
+            if torch_pair is not None:
+                implementations["torch"] = torch_pair
+            train = median_times({name: pair[0] for name, pair in implementations.items()}, repeats)
+            infer = median_times({name: pair[1] for name, pair in implementations.items()}, repeats)
+            flops = layer_flops(kind, batch, time_steps, input_dim, units)
+            row = {
+                "kind": kind,
+                "shape": f"B{batch} T{time_steps} D{input_dim} H{units}",
+                "train_ms": {name: 1000 * value for name, value in train.items()},
+                "infer_ms": {name: 1000 * value for name, value in infer.items()},
+                "train_seq_per_s": {name: batch / value for name, value in train.items()},
+                "infer_seq_per_s": {name: batch / value for name, value in infer.items()},
+                "ours_train_gflops_fraction_of_peak": 3 * flops / train["ours"] / 1e9 / peak,
+                "ours_infer_gflops_fraction_of_peak": flops / infer["ours"] / 1e9 / peak,
+            }
+            for other in ("keras", "torch"):
+                if other in train:
+                    row[f"train_speedup_vs_{other}"] = train[other] / train["ours"]
+                    row[f"infer_speedup_vs_{other}"] = infer[other] / infer["ours"]
+            rows.append(row)
+            print(format_row(row), flush=True)
+    return {"matmul_peak_gflops": peak, "repeats": repeats, "rows": rows}
+
+
+TABLE_HEADER = (
+    "| layer | shape | train ms ours / keras / torch | infer ms ours / keras / torch "
+    "| train speedup vs keras, torch | infer speedup vs keras, torch | ours % of peak train, infer |\n"
+    "|---|---|---|---|---|---|---|"
+)
+
+
+def format_row(row):
+    def triple(values):
+        return " / ".join(f"{values[name]:.1f}" if name in values else "-" for name in ("ours", "keras", "torch"))
+
+    def ratios(prefix):
+        return ", ".join(
+            f"{row[f'{prefix}_vs_{other}']:.2f}x" if f"{prefix}_vs_{other}" in row else "-"
+            for other in ("keras", "torch")
+        )
+
+    return (
+        f"| {row['kind']} | {row['shape']} | {triple(row['train_ms'])} | {triple(row['infer_ms'])} "
+        f"| {ratios('train_speedup')} | {ratios('infer_speedup')} "
+        f"| {100 * row['ours_train_gflops_fraction_of_peak']:.0f}%, {100 * row['ours_infer_gflops_fraction_of_peak']:.0f}% |"
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15, help="timed calls per implementation (median)")
+    parser.add_argument("--kinds", nargs="+", default=list(GATES), choices=list(GATES))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", default="reports/benchmarks", help="folder for rnn_speed.json and .md")
+    arguments = parser.parse_args(argv)
+    if arguments.repeats < 1:
+        parser.error(f"--repeats must be at least 1. Received: {arguments.repeats}")
+
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores")
+    print(TABLE_HEADER)
+    results = benchmark(arguments.kinds, arguments.repeats, arguments.seed)
+    print(f"\nfloat32 matmul peak measured in this run: {results['matmul_peak_gflops']:.0f} GFLOP/s")
+    output = pathlib.Path(arguments.output)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "rnn_speed.json").write_text(json.dumps(results, indent=2))
+    table = "\n".join([TABLE_HEADER] + [format_row(row) for row in results["rows"]])
+    (output / "rnn_speed.md").write_text(
+        f"{table}\n\nMedians of {results['repeats']} interleaved repeats; "
+        f"matmul peak {results['matmul_peak_gflops']:.0f} GFLOP/s.\n"
+    )
+    return results
+
+
+if __name__ == "__main__":
+    main()
