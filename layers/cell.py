@@ -1,5 +1,7 @@
 """Base class of the recurrent cells: weight storage, notation view, dropout masks, config."""
 
+import numbers
+
 import keras
 import numpy as np
 from keras import ops
@@ -7,7 +9,7 @@ from keras import ops
 
 def validate_fraction(name, value):
     """Dropout rates are fractions in [0, 1)."""
-    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
         raise ValueError(f"`{name}` must be a float in [0, 1). Received: {name}={value!r}")
     return float(value)
 
@@ -86,7 +88,11 @@ class RecurrentCell(keras.layers.Layer):
         self.recurrent_kernel = self.add_weight(
             shape=(self.units, fused), initializer=self.recurrent_initializer, name="recurrent_kernel"
         )
-        self.bias = self.add_weight(shape=(fused,), initializer=self.bias_initializer, name="bias")
+        self.bias = self.add_weight(shape=(fused,), initializer=self.fused_bias_initializer, name="bias")
+
+    def fused_bias_initializer(self, shape, dtype=None):
+        """The initial fused bias; a cell that starts one gate differently overrides this."""
+        return self.bias_initializer(shape, dtype=dtype)
 
     def project_inputs(self, inputs):
         """`x W_x + b` for every gate, fused: `(..., input_dim) -> (..., gates * units)`."""
@@ -157,12 +163,13 @@ class RecurrentCell(keras.layers.Layer):
                 f"Received: {received}"
             )
         kernel_shape = (self.units, self.units + self.input_dim)
-        kernel = np.empty((self.input_dim, len(self.GATES) * self.units), dtype="float32")
-        recurrent_kernel = np.empty((self.units, len(self.GATES) * self.units), dtype="float32")
-        bias = np.empty((len(self.GATES) * self.units,), dtype="float32")
+        dtype = keras.backend.standardize_dtype(self.kernel.dtype)
+        kernel = np.empty((self.input_dim, len(self.GATES) * self.units), dtype=dtype)
+        recurrent_kernel = np.empty((self.units, len(self.GATES) * self.units), dtype=dtype)
+        bias = np.empty((len(self.GATES) * self.units,), dtype=dtype)
         for index, gate in enumerate(self.GATES):
-            matrix = np.asarray(weights[f"W{gate}"], dtype="float32")
-            vector = np.asarray(weights[f"b{gate}"], dtype="float32")
+            matrix = np.asarray(weights[f"W{gate}"], dtype=dtype)
+            vector = np.asarray(weights[f"b{gate}"], dtype=dtype)
             if matrix.shape != kernel_shape:
                 raise ValueError(
                     f"W{gate} must have shape (units, units + input_dim) = {kernel_shape}. "

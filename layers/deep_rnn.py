@@ -27,7 +27,8 @@ class DeepRNN(keras.layers.Layer):
         merge_mode: how a bidirectional layer joins its directions ("concat", "sum", "ave", "mul").
         return_sequences: the top recurrent layer returns every step (for many-to-many) or the last.
         dropout, recurrent_dropout: passed to every recurrent layer.
-        head_units: sizes of the dense layers (ReLU) on top of the recurrent stack, applied per step.
+        head_units: sizes of the dense layers (ReLU) on top of the recurrent stack: on every step's
+            output with `return_sequences`, else on the last.
         output_units: size of a last dense layer (None for none), with `output_activation`.
 
     Example:

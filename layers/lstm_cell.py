@@ -41,12 +41,18 @@ class LSTMCell(RecurrentCell):
     def state_size(self):
         return [self.units, self.units]
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        if self.unit_forget_bias:
-            bias = ops.convert_to_numpy(self.bias)
-            bias[self.units : 2 * self.units] = 1.0
-            self.bias.assign(bias)
+    def fused_bias_initializer(self, shape, dtype=None):
+        if not self.unit_forget_bias:
+            return super().fused_bias_initializer(shape, dtype=dtype)
+        # An initializer, not an assignment after build: build may run inside a traced function.
+        units = self.units
+        return ops.concatenate(
+            [
+                self.bias_initializer((units,), dtype=dtype),
+                ops.ones((units,), dtype=dtype),
+                self.bias_initializer((2 * units,), dtype=dtype),
+            ]
+        )
 
     def step(self, projected_inputs, states, recurrent_mask=None):
         previous_activation, previous_memory = states[0], states[1]

@@ -50,12 +50,18 @@ class RNN(keras.layers.Layer):
                 f"Received: cell={cell!r}"
             )
         super().__init__(**kwargs)
+        if cell.dtype_policy.name != self.dtype_policy.name:
+            raise ValueError(
+                f"The cell and the layer must share a dtype policy. Received: cell dtype policy "
+                f"{cell.dtype_policy.name!r}, layer dtype policy {self.dtype_policy.name!r}"
+            )
         self.cell = cell
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.zero_output_for_mask = bool(zero_output_for_mask)
-        self.stateful = False  # read by keras.layers.Bidirectional
+        self.stateful = False  # read by keras.layers.Bidirectional, as is `states`
+        self.states = None
         self.supports_masking = True
 
     @property
@@ -140,7 +146,7 @@ class RNN(keras.layers.Layer):
         batch, time = sequences_shape[0], sequences_shape[1]
         output_shape = (batch, time, self.units) if self.return_sequences else (batch, self.units)
         if self.return_state:
-            return [output_shape] + [(batch, self.units)] * self.cell.state_count
+            return (output_shape,) + ((batch, self.units),) * self.cell.state_count
         return output_shape
 
     def compute_mask(self, sequences, mask=None):

@@ -31,6 +31,20 @@ def test_padded_masked_batch_equals_each_sequence_alone(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_pre_padded_masked_batch_equals_each_sequence_alone(kind, go_backwards):
+    layer, _ = make_layer(kind, return_state=True, go_backwards=go_backwards)
+    x = random_inputs()
+    mask = np.arange(TIME)[None, :] >= (TIME - LENGTHS)[:, None]
+    x = np.where(mask[..., None], x, 0.0).astype("float32")
+    _, *states = layer(x, mask=mask)
+    for row, length in enumerate(LENGTHS):
+        _, *alone_states = layer(x[row : row + 1, TIME - length :])
+        for got, want in zip(states, alone_states):
+            np.testing.assert_allclose(got[row], want[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_masking_layer_mask_reaches_the_layer(kind):
     layer, weights = make_layer(kind)
     x, _ = padded_inputs()
@@ -94,6 +108,53 @@ def test_bidirectional_with_mask_matches_unpadded(kind):
         np.testing.assert_array_equal(outputs[row, length:], 0.0)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_bidirectional_return_state_and_initial_state(kind):
+    bidirectional = keras.layers.Bidirectional(SEQUENCE_LAYERS[kind](UNITS, return_sequences=True, return_state=True))
+    x = random_inputs()
+    state_count = numpy_reference.STATE_COUNT[kind]
+    rng = np.random.default_rng(5)
+    initial = [rng.normal(0, 1, (BATCH, UNITS)).astype("float32") for _ in range(2 * state_count)]
+    outputs, *states = bidirectional(x, initial_state=initial)
+    forward_weights = bidirectional.forward_layer.cell.notation_weights()
+    backward_weights = bidirectional.backward_layer.cell.notation_weights()
+    forward, forward_states = numpy_reference.run_sequence(kind, forward_weights, x, initial[:state_count])
+    backward, backward_states = numpy_reference.run_sequence(kind, backward_weights, x[:, ::-1], initial[state_count:])
+    np.testing.assert_allclose(outputs, np.concatenate([forward, backward[:, ::-1]], axis=-1), atol=1e-5)
+    for got, want in zip(states, forward_states + backward_states):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    # The same in a functional model with the initial states as inputs.
+    sequence_input = keras.Input((None, INPUT_DIM))
+    state_inputs = [keras.Input((UNITS,)) for _ in range(2 * state_count)]
+    functional = keras.Model([sequence_input] + state_inputs, bidirectional(sequence_input, initial_state=state_inputs))
+    for got, want in zip(functional([x] + initial), [outputs] + states):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_lstm_builds_inside_a_traced_function():
+    model = keras.Sequential([layers.LSTM(3), keras.layers.Dense(1)])  # no Input: built during fit's trace
+    model.compile("sgd", "mse")
+    model.fit(random_inputs(), np.zeros((BATCH, 1)), epochs=1, verbose=0)
+    np.testing.assert_array_equal(model.layers[0].cell.notation_weights()["bf"].shape, (3,))
+
+
+def test_float64_layer_is_exact_in_float64():
+    layer = layers.GRU(UNITS, return_sequences=True, dtype="float64")
+    layer.build((None, None, INPUT_DIM))
+    weights = numpy_reference.random_weights("GRU", UNITS, INPUT_DIM, np.random.default_rng(0))
+    layer.cell.set_notation_weights(weights)
+    for name, value in layer.cell.notation_weights().items():
+        np.testing.assert_array_equal(value, weights[name])
+    x = random_inputs().astype("float64")
+    expected, _ = numpy_reference.run_sequence("GRU", weights, x)
+    np.testing.assert_allclose(layer(x), expected, atol=1e-12)
+
+
+def test_cell_and_layer_dtype_must_agree():
+    with pytest.raises(ValueError, match=r"dtype policy.*Received: cell dtype policy 'float32', layer dtype policy 'float64'"):
+        layers.RNN(layers.LSTMCell(4), dtype="float64")
+
+
 def test_deep_rnn_stacks_layers_each_reading_the_previous_sequence():
     deep = layers.DeepRNN("gru", units=[UNITS, 6, 3], return_sequences=True)
     x = random_inputs()
@@ -150,7 +211,7 @@ def test_scan_loop_gives_the_same_numbers_as_the_tensorflow_loop(kind, monkeypat
 
 @pytest.mark.parametrize("units", [0, -3, 2.5, None])
 def test_bad_units_are_rejected(units):
-    with pytest.raises(ValueError, match="units"):
+    with pytest.raises(ValueError, match=rf"units.*Received: units={units}"):
         layers.LSTM(units)
 
 
@@ -182,6 +243,8 @@ def test_set_notation_weights_rejects_bad_keys_and_shapes():
     wrong = dict(weights, Wc=weights["Wc"].T)
     with pytest.raises(ValueError, match=r"Wc must have shape \(units, units \+ input_dim\)"):
         layer.cell.set_notation_weights(wrong)
+    with pytest.raises(ValueError, match=r"bu must have shape \(units,\).*Received: shape \(2,\)"):
+        layer.cell.set_notation_weights(dict(weights, bu=np.zeros(2)))
 
 
 def test_cell_works_inside_keras_rnn_layer():

@@ -23,9 +23,9 @@ def small_model(kind):
     return keras.Model(inputs, outputs)
 
 
-def inputs_with_padding(batch, seed=0):
-    x = np.random.default_rng(seed).normal(0, 1, (batch, 9, INPUT_DIM)).astype("float32")
-    x[0, 6:] = 0.0
+def inputs_with_padding(batch, seed=0, time=9):
+    x = np.random.default_rng(seed).normal(0, 1, (batch, time, INPUT_DIM)).astype("float32")
+    x[0, time // 2 :] = 0.0
     return x
 
 
@@ -53,12 +53,12 @@ def test_keras_file_round_trip_is_exact(kind, tmp_path):
     np.testing.assert_array_equal(reloaded(x), model(x))
 
 
-def test_saved_model_reloads_without_our_code_at_two_batch_sizes(tmp_path):
+def test_saved_model_reloads_without_our_code_at_two_batch_sizes_and_lengths(tmp_path):
     model = small_model("LSTM")
     export_dir = tmp_path / "export"
     model.export(str(export_dir), verbose=False)
     for batch in (1, 5):
-        x = inputs_with_padding(batch, seed=batch)
+        x = inputs_with_padding(batch, seed=batch, time=3 + 4 * batch)  # time is dynamic in the export too
         np.save(tmp_path / f"x{batch}.npy", x)
         np.save(tmp_path / f"y{batch}.npy", model(x).numpy())
     script = f"""
