@@ -69,21 +69,13 @@ class RNN(keras.layers.Layer):
         return self.cell.units
 
     def build(self, sequences_shape, initial_state_shape=None):
-        if len(sequences_shape) != 3:
-            raise ValueError(
-                f"{self.__class__.__name__} expects inputs of shape (batch, time, features). "
-                f"Received: shape {tuple(sequences_shape)}"
-            )
+        self.check_sequence_shape(sequences_shape)
         if not self.cell.built:
             self.cell.build((sequences_shape[0], sequences_shape[-1]))
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         sequences = ops.convert_to_tensor(sequences, dtype=self.compute_dtype)
-        if len(sequences.shape) != 3:
-            raise ValueError(
-                f"{self.__class__.__name__} expects inputs of shape (batch, time, features). "
-                f"Received: shape {tuple(sequences.shape)}"
-            )
+        self.check_sequence_shape(sequences.shape)
         batch_size = ops.shape(sequences)[0]
         states = self.initial_states(initial_state, batch_size, sequences.shape[0])
         input_mask, recurrent_mask = self.cell.dropout_masks(sequences[:, 0, :], training)
@@ -114,6 +106,13 @@ class RNN(keras.layers.Layer):
         if self.return_state:
             return [output, *final_states]
         return output
+
+    def check_sequence_shape(self, shape):
+        if len(shape) != 3 or shape[1] == 0:
+            raise ValueError(
+                f"{self.__class__.__name__} expects inputs of shape (batch, time, features) with at least "
+                f"one time step. Received: shape {tuple(shape)}"
+            )
 
     def initial_states(self, initial_state, batch_size, static_batch_size):
         """Validates a user's initial states, or makes zero states."""

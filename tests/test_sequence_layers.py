@@ -220,7 +220,7 @@ def test_bad_dropout_is_rejected():
         layers.GRU(3, dropout=1.5)
 
 
-@pytest.mark.parametrize("shape", [(2, 3), (2, 3, 4, 5)])
+@pytest.mark.parametrize("shape", [(2, 3), (2, 3, 4, 5), (2, 0, 3)])
 def test_wrong_input_rank_is_rejected(shape):
     layer = layers.SimpleRNN(3)
     with pytest.raises(ValueError, match=r"\(batch, time, features\).*Received"):
