@@ -1,0 +1,1 @@
+"""The applications' datasets: bundled offline copies and the loaders that read them."""

@@ -1,0 +1,138 @@
+"""Loaders for the sentiment and stock apps: the bundled offline data by default, online sources on request."""
+
+import hashlib
+import os
+import pathlib
+import socket
+
+import numpy as np
+import pandas as pd
+
+BUNDLED_DIRECTORY = pathlib.Path(__file__).resolve().parent / "bundled"
+SENTIMENT_FILE = BUNDLED_DIRECTORY / "rotten_tomatoes.csv.gz"
+PRICES_FILE = BUNDLED_DIRECTORY / "sp500_prices.csv.gz"
+
+SENTIMENT_DATASETS = ("bundled", "imdb_reviews")
+PRICES_DATASETS = ("bundled", "yfinance")
+SPLIT_NAMES = ("train", "validation", "test")
+# Percent of hash buckets per split; splitting by a hash of the text (not a shuffle) keeps identical texts
+# in one split and keeps every text in its split when rows are added or removed.
+SPLIT_PERCENTAGES = (80, 10, 10)
+
+# tensorflow_datasets downloads IMDB from here; offline it retries for minutes before failing.
+TFDS_DATA_HOST = ("storage.googleapis.com", 443)
+CONNECTIVITY_TIMEOUT_SECONDS = 3.0
+# yfinance's history for the bundled tickers, so both price sources cover the same period.
+YFINANCE_START, YFINANCE_END = "1990-01-01", "2023-01-01"
+
+
+def _check_dataset(dataset, accepted):
+    if dataset not in accepted:
+        raise ValueError(f"`dataset` must be one of {accepted}. Received: dataset={dataset!r}")
+
+
+def host_is_reachable(address=TFDS_DATA_HOST, timeout=CONNECTIVITY_TIMEOUT_SECONDS):
+    """True when a TCP connection to `address` opens within `timeout` seconds."""
+    try:
+        with socket.create_connection(address, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def split_of(text):
+    """The split ("train", "validation" or "test") that `text` always falls in."""
+    bucket = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") % 100
+    upper = 0
+    for name, percentage in zip(SPLIT_NAMES, SPLIT_PERCENTAGES):
+        upper += percentage
+        if bucket < upper:
+            return name
+    raise ValueError(f"Split percentages must sum to 100. Received: {SPLIT_PERCENTAGES}")
+
+
+def load_sentiment(dataset="bundled"):
+    """Returns `(train, validation, test)`, each `(texts: list[str], labels: np.ndarray of int64, 1 = positive)`.
+
+    `dataset="bundled"`: 12,752 Rotten Tomatoes critic snippets shipped in data/bundled/ (works offline).
+    `dataset="imdb_reviews"`: IMDB via tensorflow_datasets; train is the first 90% of its train split,
+    validation the last 10%, test its test split. Fails within seconds when it is neither cached nor reachable.
+    """
+    _check_dataset(dataset, SENTIMENT_DATASETS)
+    if dataset == "imdb_reviews":
+        return _load_imdb_reviews()
+    frame = pd.read_csv(SENTIMENT_FILE, keep_default_na=False)
+    splits = frame["text"].map(split_of)
+    return tuple(
+        (frame.loc[splits == name, "text"].tolist(), frame.loc[splits == name, "label"].to_numpy(np.int64))
+        for name in SPLIT_NAMES
+    )
+
+
+def _tfds_data_directory():
+    return pathlib.Path(os.environ.get("TFDS_DATA_DIR", pathlib.Path.home() / "tensorflow_datasets"))
+
+
+def _load_imdb_reviews():
+    if not (_tfds_data_directory() / "imdb_reviews").is_dir() and not host_is_reachable():
+        raise RuntimeError(
+            f"imdb_reviews is not downloaded under {_tfds_data_directory()} and {TFDS_DATA_HOST[0]} is unreachable "
+            f"(no connection within {CONNECTIVITY_TIMEOUT_SECONDS:g} s). Offline, use the bundled data: "
+            'load_sentiment(dataset="bundled").'
+        )
+    import tensorflow_datasets
+
+    splits = tensorflow_datasets.load(
+        "imdb_reviews", split=["train[:90%]", "train[90%:]", "test"], as_supervised=True, batch_size=-1
+    )
+    return tuple(
+        ([text.decode("utf-8") for text in texts], np.asarray(labels, np.int64))
+        for texts, labels in (tensorflow_datasets.as_numpy(split) for split in splits)
+    )
+
+
+def bundled_tickers():
+    """The 20 S&P 500 tickers in the bundled price file, in its column order."""
+    return pd.read_csv(PRICES_FILE, nrows=0).columns.drop("Date").tolist()
+
+
+def load_prices(tickers=None, dataset="bundled"):
+    """Daily adjusted close prices: a DataFrame indexed by date, one float column per ticker.
+
+    `tickers=None` means the 20 bundled tickers. `dataset="bundled"`: 1990-01-02 to 2022-12-28 from
+    data/bundled/ (works offline). `dataset="yfinance"`: the same period downloaded with yfinance.
+    """
+    _check_dataset(dataset, PRICES_DATASETS)
+    available = bundled_tickers()
+    tickers = available if tickers is None else [tickers] if isinstance(tickers, str) else list(tickers)
+    if not tickers:
+        raise ValueError(f"`tickers` must name at least one ticker. Received: tickers={tickers!r}")
+    if dataset == "yfinance":
+        return _load_yfinance(tickers)
+    unknown = [ticker for ticker in tickers if ticker not in available]
+    if unknown:
+        raise ValueError(
+            f"The bundled prices hold only {available}. Received unknown tickers: {unknown}; "
+            'use dataset="yfinance" for others.'
+        )
+    prices = pd.read_csv(PRICES_FILE, index_col="Date", parse_dates=["Date"])
+    return prices[tickers].astype(np.float64)
+
+
+def _load_yfinance(tickers):
+    import yfinance
+
+    downloaded = yfinance.download(
+        tickers, start=YFINANCE_START, end=YFINANCE_END, auto_adjust=True, progress=False, threads=False
+    )
+    prices = downloaded["Close"] if downloaded is not None and "Close" in downloaded else pd.DataFrame()
+    if isinstance(prices, pd.Series):
+        prices = prices.to_frame(tickers[0])
+    prices = prices.dropna(how="all")
+    if prices.empty:
+        raise RuntimeError(
+            f"yfinance returned no prices for {tickers} (offline, or unknown tickers). Offline, use the bundled "
+            'data: load_prices(dataset="bundled"), which holds ' + ", ".join(bundled_tickers()) + "."
+        )
+    prices.index.name = "Date"
+    return prices[[ticker for ticker in tickers if ticker in prices]].astype(np.float64)
