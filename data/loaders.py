@@ -1,6 +1,5 @@
 """Loaders for the sentiment and stock apps: the bundled offline data by default, online sources on request."""
 
-import hashlib
 import os
 import pathlib
 import socket
@@ -15,9 +14,10 @@ PRICES_FILE = BUNDLED_DIRECTORY / "sp500_prices.csv.gz"
 SENTIMENT_DATASETS = ("bundled", "imdb_reviews")
 PRICES_DATASETS = ("bundled", "yfinance")
 SPLIT_NAMES = ("train", "validation", "test")
-# Percent of hash buckets per split; splitting by a hash of the text (not a shuffle) keeps identical texts
-# in one split and keeps every text in its split when rows are added or removed.
+# Percent of the snippets per split. Whole movies go to one split: snippets about one film share its
+# names and plot words, which would leak from training into the test.
 SPLIT_PERCENTAGES = (80, 10, 10)
+SPLIT_SEED = 0  # fixed, so every run and every version compares on the same test movies
 
 # tensorflow_datasets downloads IMDB from here; offline it retries for minutes before failing.
 TFDS_DATA_HOST = ("storage.googleapis.com", 443)
@@ -40,21 +40,25 @@ def host_is_reachable(address=TFDS_DATA_HOST, timeout=CONNECTIVITY_TIMEOUT_SECON
         return False
 
 
-def split_of(text):
-    """The split ("train", "validation" or "test") that `text` always falls in."""
-    bucket = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") % 100
-    upper = 0
-    for name, percentage in zip(SPLIT_NAMES, SPLIT_PERCENTAGES):
-        upper += percentage
-        if bucket < upper:
-            return name
-    raise ValueError(f"Split percentages must sum to 100. Received: {SPLIT_PERCENTAGES}")
+def movie_splits(movies, seed=SPLIT_SEED):
+    """The split name of each row, whole movies at a time, in a seeded random order of the movies.
+
+    Movies are taken in that order until their snippets fill each split's percentage of the rows.
+    """
+    movies = pd.Series(movies)
+    counts = movies.value_counts().sort_index()
+    order = counts.index[np.random.default_rng(seed).permutation(len(counts))]
+    filled = counts[order].cumsum() / len(movies)
+    boundaries = np.cumsum(SPLIT_PERCENTAGES)[:-1] / 100
+    split_of_movie = dict(zip(order, np.array(SPLIT_NAMES)[np.searchsorted(boundaries, filled - 1e-12)]))
+    return movies.map(split_of_movie).to_numpy()
 
 
 def load_sentiment(dataset="bundled"):
     """Returns `(train, validation, test)`, each `(texts: list[str], labels: np.ndarray of int64, 1 = positive)`.
 
-    `dataset="bundled"`: 12,752 Rotten Tomatoes critic snippets shipped in data/bundled/ (works offline).
+    `dataset="bundled"`: 12,752 Rotten Tomatoes critic snippets about 507 movies, shipped in data/bundled/
+    (works offline), split 80/10/10 by movie (`movie_splits`).
     `dataset="imdb_reviews"`: IMDB via tensorflow_datasets; train is the first 90% of its train split,
     validation the last 10%, test its test split. Fails within seconds when it is neither cached nor reachable.
     """
@@ -62,7 +66,7 @@ def load_sentiment(dataset="bundled"):
     if dataset == "imdb_reviews":
         return _load_imdb_reviews()
     frame = pd.read_csv(SENTIMENT_FILE, keep_default_na=False)
-    splits = frame["text"].map(split_of)
+    splits = movie_splits(frame["movie"])
     return tuple(
         (frame.loc[splits == name, "text"].tolist(), frame.loc[splits == name, "label"].to_numpy(np.int64))
         for name in SPLIT_NAMES

@@ -42,6 +42,14 @@ def test_sentiment_splits_are_disjoint_and_cover_the_bundled_data(sentiment_spli
     np.testing.assert_allclose(sizes, np.array(loaders.SPLIT_PERCENTAGES) / 100, atol=0.02)
 
 
+def test_no_movie_is_in_two_splits():
+    bundled = pd.read_csv(loaders.SENTIMENT_FILE, keep_default_na=False)
+    splits = loaders.movie_splits(bundled["movie"])
+    assert (pd.crosstab(bundled["movie"], splits) > 0).sum(axis=1).max() == 1
+    assert set(splits) == set(loaders.SPLIT_NAMES)
+    assert not np.array_equal(splits, loaders.movie_splits(bundled["movie"], seed=1))
+
+
 def test_sentiment_split_is_deterministic(sentiment_splits):
     assert [texts for texts, _ in loaders.load_sentiment()] == [texts for texts, _ in sentiment_splits]
 
