@@ -100,11 +100,12 @@ def bundled_tickers():
     return pd.read_csv(PRICES_FILE, nrows=0).columns.drop("Date").tolist()
 
 
-def load_prices(tickers=None, dataset="bundled"):
+def load_prices(tickers=None, dataset="bundled", start=None, end=None, cache_dir=".cache/yfinance"):
     """Daily adjusted close prices: a DataFrame indexed by date, one float column per ticker.
 
     `tickers=None` means the 20 bundled tickers. `dataset="bundled"`: 1990-01-02 to 2022-12-28 from
-    data/bundled/ (works offline). `dataset="yfinance"`: the same period downloaded with yfinance.
+    data/bundled/ (works offline). `dataset="yfinance"`: downloaded with yfinance and cached as CSV in
+    `cache_dir`. `start` and `end` (inclusive dates, optional) cut either source.
     """
     _check_dataset(dataset, PRICES_DATASETS)
     available = bundled_tickers()
@@ -112,7 +113,7 @@ def load_prices(tickers=None, dataset="bundled"):
     if not tickers:
         raise ValueError(f"`tickers` must name at least one ticker. Received: tickers={tickers!r}")
     if dataset == "yfinance":
-        return _load_yfinance(tickers)
+        return _load_yfinance(tickers, start or YFINANCE_START, end or YFINANCE_END, cache_dir)
     unknown = [ticker for ticker in tickers if ticker not in available]
     if unknown:
         raise ValueError(
@@ -120,15 +121,16 @@ def load_prices(tickers=None, dataset="bundled"):
             'use dataset="yfinance" for others.'
         )
     prices = pd.read_csv(PRICES_FILE, index_col="Date", parse_dates=["Date"])
-    return prices[tickers].astype(np.float64)
+    return prices.loc[start:end, tickers].astype(np.float64)
 
 
-def _load_yfinance(tickers):
+def _load_yfinance(tickers, start, end, cache_dir):
+    cache = pathlib.Path(cache_dir) / f"{'_'.join(tickers)}_{start}_{end}.csv"
+    if cache.exists():
+        return pd.read_csv(cache, index_col="Date", parse_dates=["Date"]).astype(np.float64)
     import yfinance
 
-    downloaded = yfinance.download(
-        tickers, start=YFINANCE_START, end=YFINANCE_END, auto_adjust=True, progress=False, threads=False
-    )
+    downloaded = yfinance.download(tickers, start=start, end=end, auto_adjust=True, progress=False, threads=False)
     prices = downloaded["Close"] if downloaded is not None and "Close" in downloaded else pd.DataFrame()
     if isinstance(prices, pd.Series):
         prices = prices.to_frame(tickers[0])
@@ -139,4 +141,11 @@ def _load_yfinance(tickers):
             'data: load_prices(dataset="bundled"), which holds ' + ", ".join(bundled_tickers()) + "."
         )
     prices.index.name = "Date"
-    return prices[[ticker for ticker in tickers if ticker in prices]].astype(np.float64)
+    prices.columns.name = None  # as read back from the cache
+    missing = [ticker for ticker in tickers if ticker not in prices or prices[ticker].isna().all()]
+    if missing:
+        print(f"yfinance returned no prices for {missing}; continuing without them.")
+    prices = prices[[ticker for ticker in tickers if ticker not in missing]].astype(np.float64)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    prices.to_csv(cache)
+    return prices

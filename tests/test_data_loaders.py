@@ -107,12 +107,16 @@ def test_yfinance_empty_result_points_to_bundled_data(no_network, monkeypatch):
     assert time.monotonic() - start < FAIL_FAST_SECONDS
 
 
-def test_yfinance_result_becomes_a_float_frame_per_ticker(monkeypatch):
+def test_yfinance_result_becomes_a_float_frame_per_ticker(monkeypatch, tmp_path):
     dates = pd.to_datetime(["2020-01-02", "2020-01-03"])
     columns = pd.MultiIndex.from_product([["Close", "Open"], ["AAPL", "MSFT"]], names=["Price", "Ticker"])
     downloaded = pd.DataFrame(np.arange(8.0).reshape(2, 4), index=dates, columns=columns)
     fake_yfinance = types.SimpleNamespace(download=lambda *arguments, **keyword_arguments: downloaded)
     monkeypatch.setitem(sys.modules, "yfinance", fake_yfinance)
-    prices = loaders.load_prices(["MSFT", "AAPL"], dataset="yfinance")
+    prices = loaders.load_prices(["MSFT", "AAPL"], dataset="yfinance", cache_dir=tmp_path)
     assert list(prices.columns) == ["MSFT", "AAPL"]
     np.testing.assert_array_equal(prices.to_numpy(), [[1.0, 0.0], [5.0, 4.0]])
+    # The second call reads the CSV cache, not yfinance.
+    monkeypatch.setitem(sys.modules, "yfinance", None)
+    cached = loaders.load_prices(["MSFT", "AAPL"], dataset="yfinance", cache_dir=tmp_path)
+    pd.testing.assert_frame_equal(cached, prices, check_freq=False)

@@ -1,0 +1,56 @@
+"""Typed defaults every app shares; each app subclasses `Config` and overrides what differs."""
+
+import dataclasses
+
+DISTRIBUTE_CHOICES = ("none", "mirrored", "multi_worker")
+
+
+@dataclasses.dataclass
+class Config:
+    """Training and output settings; the CLI overrides any of them.
+
+    Attributes:
+        epochs: upper bound; early stopping on the validation loss usually ends sooner.
+        batch_size: examples per step.
+        learning_rate: Adam's step size.
+        patience: epochs without validation improvement before early stopping restores the best weights.
+        seed: seeds Python, NumPy and TensorFlow, and turns on deterministic ops, so a run repeats exactly.
+        dataset: "bundled" (offline, default) or the app's online dataset.
+        export_dir: the TF Serving model base folder; the app exports to `<export_dir>/<app>/<version>/`.
+        reports_dir: metrics, baselines and plots go to `<reports_dir>/<app>/`.
+        runs_dir: TensorBoard logs, CSV history, the resumable backup and the trained `.keras` model go
+            to `<runs_dir>/<app>/`.
+        distribute: "none", "mirrored" (all local devices) or "multi_worker" (`TF_CONFIG`).
+        quick: the smoke profile: tiny data and model, a minute end to end.
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    patience: int = 2
+    seed: int = 0
+    dataset: str = "bundled"
+    export_dir: str = "saved_models"
+    reports_dir: str = "reports"
+    runs_dir: str = "runs"
+    distribute: str = "none"
+    quick: bool = False
+
+    # Overrides applied by --quick, before the command line's own flags.
+    QUICK = {}
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        if self.distribute not in DISTRIBUTE_CHOICES:
+            raise ValueError(
+                f"`distribute` must be one of {DISTRIBUTE_CHOICES}. Received: distribute={self.distribute!r}"
+            )
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)

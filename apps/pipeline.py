@@ -1,0 +1,438 @@
+"""The one pipeline every app runs: data -> model -> train -> export -> evaluate against baselines -> report.
+
+An app is a subclass of `App` that supplies only what is its own (data, model, serving signature, metric,
+baseline, plots); `main(app)` gives it the same command line as every other app:
+
+    python -m apps.<app> train     [--quick] [--epochs N] [--batch-size N] [--seed N] [--dataset NAME]
+                                   [--export-dir DIR] [--distribute {none,mirrored,multi_worker}]
+    python -m apps.<app> evaluate  [--version N]      the latest (or given) export, on the test split
+    python -m apps.<app> predict   VALUE ... | --file FILE
+    python -m apps.<app> export                       the last trained model, as a new version
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import pathlib
+import shutil
+import sys
+import time
+import uuid
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from apps.config import DISTRIBUTE_CHOICES
+
+SERVING_SIGNATURE = "serving_default"
+
+
+class App:
+    """What an app supplies. Subclasses set `name` and `Config` and implement the methods below."""
+
+    name = None
+    Config = None
+
+    def add_arguments(self, parser):
+        """App-specific flags; each `dest` must be a field of `Config`, with default None."""
+
+    def load_data(self, config):
+        """Raw splits, e.g. `{"train": ..., "validation": ..., "test": ...}`."""
+        raise NotImplementedError
+
+    def make_dataset(self, config, data, split, training):
+        """A batched `tf.data.Dataset` of `(raw inputs, targets)` for fitting."""
+        raise NotImplementedError
+
+    def build_preprocessor(self, config, data):
+        """An adapted Keras layer of graph ops (text vectorization, say), or None. It runs in the tf.data
+        pipeline during training, which distribution strategies need, and inside the exported model."""
+        return None
+
+    def raw_input(self, config):
+        """The `keras.Input` of raw values that the preprocessor reads; needed with a preprocessor."""
+        return None
+
+    def build_model(self, config, data):
+        """A compiled `keras.Model` built from our layers, on preprocessed inputs; called inside the
+        distribution scope."""
+        raise NotImplementedError
+
+    def serving_endpoints(self, model, config):
+        """`{signature name: (function, [tf.TensorSpec named as the function's arguments])}`; the function
+        takes raw inputs and returns a dict of named outputs. Must include "serving_default"."""
+        raise NotImplementedError
+
+    def example_inputs(self, config, data):
+        """Raw serving inputs `{name: np.ndarray}` at two batch sizes, to check every export with."""
+        raise NotImplementedError
+
+    def evaluate(self, config, data, predict):
+        """Metrics on the test split; `predict(inputs) -> outputs` calls the exported signature."""
+        raise NotImplementedError
+
+    def baselines(self, config, data):
+        """`{baseline name: metrics}` on the same test split, with the same metric names."""
+        raise NotImplementedError
+
+    def plot(self, config, data, predict, report_dir):
+        """The app's own PNG plots; returns their paths."""
+        return []
+
+    def parse_inputs(self, values):
+        """Raw serving inputs from command-line strings (or a file's lines)."""
+        raise NotImplementedError
+
+    def format_outputs(self, inputs, outputs):
+        """Predictions as friendly text."""
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------------------
+
+
+def make_strategy(distribute):
+    if distribute == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if distribute == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError(
+                "--distribute multi_worker needs the TF_CONFIG environment variable describing the cluster. "
+                "Received: no TF_CONFIG"
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy):
+    """Only the chief writes exports and reports; other workers keep their files apart."""
+    return bool(getattr(strategy.extended, "should_checkpoint", True))
+
+
+def worker_run_dir(app, config, strategy):
+    run_dir = pathlib.Path(config.runs_dir) / app.name
+    if not is_chief(strategy):
+        task = strategy.cluster_resolver.task_id
+        run_dir = run_dir / f"worker-{task}"
+    return run_dir
+
+
+def seed_everything(seed):
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def to_tensor(value):
+    """A tensor from a NumPy array; text arrays (dtype object or str) go through a list of Python strings."""
+    value = np.asarray(value)
+    if value.dtype.kind in "OUS":
+        return tf.constant(value.tolist(), dtype=tf.string)
+    return tf.constant(value)
+
+
+def shard_by_data(dataset):
+    # Datasets built from in-memory tensors cannot be sharded by file across workers.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def train(app, config):
+    """Trains with the config, exports, evaluates the export on the test split and writes the report."""
+    start = time.perf_counter()
+    seed_everything(config.seed)
+    strategy = make_strategy(config.distribute)
+    data = app.load_data(config)
+    run_dir = worker_run_dir(app, config, strategy)
+    backup_dir = run_dir / "backup"
+    history_path = run_dir / "history.csv"
+    if not backup_dir.exists() and history_path.exists():
+        history_path.unlink()  # a fresh run, not a resumed one: start the history anew
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    preprocessor = app.build_preprocessor(config, data)
+    with strategy.scope():
+        model = app.build_model(config, data)
+
+    def dataset(split, training):
+        batches = app.make_dataset(config, data, split, training=training)
+        if preprocessor is not None:
+            batches = batches.map(lambda inputs, targets: (preprocessor(inputs), targets), num_parallel_calls=tf.data.AUTOTUNE)
+        return shard_by_data(batches)
+
+    train_dataset, validation_dataset = dataset("train", True), dataset("validation", False)
+    callbacks = [
+        # Saves every epoch; a run killed midway resumes from the last finished epoch when rerun.
+        keras.callbacks.BackupAndRestore(str(backup_dir)),
+        keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True),
+        keras.callbacks.TensorBoard(str(run_dir / "logs")),
+        keras.callbacks.CSVLogger(str(history_path), append=True),
+    ]
+    model.fit(
+        train_dataset,
+        validation_data=validation_dataset,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    if preprocessor is not None:
+        model = keras.Sequential([app.raw_input(config), preprocessor, model], name=app.name)
+    model.save(run_dir / "model.keras")  # raw inputs in, as exported
+    if not is_chief(strategy):
+        return None
+    version_dir = export(app, model, config, data)
+    report = write_report(app, config, data, version_dir, history_path, time.perf_counter() - start)
+    return report
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Export: versioned, atomic, checked
+# ---------------------------------------------------------------------------------------------------------
+
+
+def build_archive(app, model, config):
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    endpoints = app.serving_endpoints(model, config)
+    if SERVING_SIGNATURE not in endpoints:
+        raise ValueError(f"{app.name} must export a {SERVING_SIGNATURE!r} signature. Received: {sorted(endpoints)}")
+    for name, (function, input_signature) in endpoints.items():
+        archive.add_endpoint(name, function, input_signature=input_signature)
+    return archive, endpoints
+
+
+def version_numbers(base_dir):
+    return sorted(int(path.name) for path in base_dir.iterdir() if path.is_dir() and path.name.isdigit())
+
+
+def export(app, model, config, data):
+    """Writes `<export_dir>/<app>/<N>/` with N the next version, as TF Serving expects.
+
+    The SavedModel is written to a hidden temporary folder beside the versions (TF Serving ignores names
+    that are not integers), reloaded and compared with the in-memory model, and only then renamed into
+    place, so a server watching the folder never sees a half-written or wrong version.
+    """
+    base_dir = pathlib.Path(config.export_dir) / app.name
+    base_dir.mkdir(parents=True, exist_ok=True)
+    archive, endpoints = build_archive(app, model, config)
+    temporary = base_dir / f".tmp-{uuid.uuid4().hex}"
+    try:
+        archive.write_out(str(temporary), verbose=False)
+        check_export(str(temporary), endpoints[SERVING_SIGNATURE][0], app.example_inputs(config, data))
+        while True:
+            version = (version_numbers(base_dir) or [0])[-1] + 1
+            try:
+                os.rename(temporary, base_dir / str(version))
+                break
+            except OSError:  # another exporter took this number first
+                if not (base_dir / str(version)).exists():
+                    raise
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    print(f"Exported {base_dir / str(version)}")
+    return base_dir / str(version)
+
+
+def check_export(path, function, example_batches):
+    """The reloaded signature must give the in-memory function's outputs at every example batch size."""
+    signature = tf.saved_model.load(path).signatures[SERVING_SIGNATURE]
+    for inputs in example_batches:
+        tensors = {name: to_tensor(value) for name, value in inputs.items()}
+        expected = function(**tensors)
+        reloaded = signature(**tensors)
+        if sorted(expected) != sorted(reloaded):
+            raise ValueError(f"The export's outputs {sorted(reloaded)} differ from the model's {sorted(expected)}")
+        for name, value in expected.items():
+            value, other = np.asarray(value), reloaded[name].numpy()
+            if value.dtype.kind in "fc":
+                np.testing.assert_allclose(other, value, rtol=1e-4, atol=1e-5, err_msg=f"output {name!r}")
+            else:
+                np.testing.assert_array_equal(other, value, err_msg=f"output {name!r}")
+
+
+def latest_version(app, config, version=None):
+    base_dir = pathlib.Path(config.export_dir) / app.name
+    versions = version_numbers(base_dir) if base_dir.is_dir() else []
+    if version is None:
+        if not versions:
+            raise ValueError(
+                f"No export of {app.name} under {base_dir}. Run `python -m apps.{app.name} train` first. "
+                f"Received: no version folders"
+            )
+        return base_dir / str(versions[-1])
+    if version not in versions:
+        raise ValueError(f"Version {version} of {app.name} does not exist. Received: version={version}; "
+                         f"available: {versions}")
+    return base_dir / str(version)
+
+
+def load_predictor(path, batch_size=256):
+    """`predict(inputs) -> {name: np.ndarray}` through the export's serving signature, in batches."""
+    signature = tf.saved_model.load(str(path)).signatures[SERVING_SIGNATURE]
+
+    def predict(inputs):
+        size = len(next(iter(inputs.values())))
+        chunks = []
+        for begin in range(0, size, batch_size):
+            batch = {name: to_tensor(value[begin : begin + batch_size]) for name, value in inputs.items()}
+            chunks.append({name: value.numpy() for name, value in signature(**batch).items()})
+        return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
+
+    return predict
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------------------
+
+
+def evaluate_export(app, config, data, version_dir):
+    predict = load_predictor(version_dir)
+    return app.evaluate(config, data, predict), predict
+
+
+def write_report(app, config, data, version_dir, history_path, seconds=None):
+    metrics, predict = evaluate_export(app, config, data, version_dir)
+    baselines = app.baselines(config, data)
+    report_dir = pathlib.Path(config.reports_dir) / app.name
+    report_dir.mkdir(parents=True, exist_ok=True)
+    plots = []
+    if history_path is not None and history_path.exists():
+        plots.append(plot_learning_curves(history_path, report_dir / "learning_curves.png"))
+    plots += app.plot(config, data, predict, report_dir)
+    report = {
+        "app": app.name,
+        "dataset": config.dataset,
+        "export": str(version_dir),
+        "train_seconds": seconds,
+        "config": config.to_dict(),
+        "model": metrics,
+        "baselines": baselines,
+        "plots": [str(path) for path in plots],
+    }
+    (report_dir / "metrics.json").write_text(json.dumps(report, indent=2, default=float))
+    (report_dir / "metrics.md").write_text(markdown_report(report))
+    print(markdown_report(report))
+    print(f"Report: {report_dir}/metrics.md, metrics.json and {len(plots)} plot(s). Export: {version_dir}")
+    return report
+
+
+def markdown_report(report):
+    """One row per metric, one column per model, so that apps with many metrics stay readable."""
+    columns = {"model (ours)": report["model"], **report["baselines"]}
+    names = [name for name, value in report["model"].items() if isinstance(value, (int, float))]
+    lines = [
+        f"# {report['app']}: test split of the {report['dataset']} data",
+        "",
+        "| metric | " + " | ".join(columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(format_number(values.get(name)) for values in columns.values()) + " |")
+    lines.append("")
+    if report.get("train_seconds"):
+        lines.append(f"Trained in {report['train_seconds']:.0f} s on {os.cpu_count()} CPU cores; export {report['export']}.")
+    lines += [f"![{pathlib.Path(path).stem}]({pathlib.Path(path).name})" for path in report["plots"]]
+    return "\n".join(lines) + "\n"
+
+
+def format_number(value):
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def plot_learning_curves(history_path, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+    from matplotlib import pyplot
+
+    history = pd.read_csv(history_path)
+    metrics = [name for name in history.columns if name != "epoch" and not name.startswith("val_")]
+    figure, axes = pyplot.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
+    for axis, name in zip(axes[0], metrics):
+        axis.plot(history["epoch"] + 1, history[name], marker="o", label="train")
+        if f"val_{name}" in history:
+            axis.plot(history["epoch"] + 1, history[f"val_{name}"], marker="o", label="validation")
+        axis.set_xlabel("epoch")
+        axis.set_title(name)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------------------
+
+
+def build_parser(app):
+    parser = argparse.ArgumentParser(prog=f"python -m apps.{app.name}", description=app.__doc__)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    for verb, help_text in (
+        ("train", "train with the default config, export, evaluate on the test split, write the report"),
+        ("evaluate", "evaluate an export on the test split and write the report"),
+        ("predict", "predict raw inputs given on the command line or in a file"),
+        ("export", "export the last trained model as a new version"),
+    ):
+        sub = verbs.add_parser(verb, help=help_text)
+        sub.add_argument("--quick", action="store_true", default=None, help="smoke profile, about a minute")
+        sub.add_argument("--epochs", type=int)
+        sub.add_argument("--batch-size", type=int, dest="batch_size")
+        sub.add_argument("--seed", type=int)
+        sub.add_argument("--dataset", help="bundled (default, offline) or the app's online dataset")
+        sub.add_argument("--export-dir", dest="export_dir")
+        sub.add_argument("--reports-dir", dest="reports_dir")
+        sub.add_argument("--runs-dir", dest="runs_dir")
+        sub.add_argument("--distribute", choices=DISTRIBUTE_CHOICES)
+        if verb in ("evaluate", "predict"):
+            sub.add_argument("--version", type=int, help="export version (default: the latest)")
+        if verb == "predict":
+            sub.add_argument("values", nargs="*", help="raw inputs")
+            sub.add_argument("--file", help="a file with one raw input per line")
+        app.add_arguments(sub)
+    return parser
+
+
+def config_from_arguments(app, arguments):
+    config = app.Config()
+    if arguments.quick:
+        config = config.replace(**app.Config.QUICK, quick=True)
+    fields = {field.name for field in dataclasses.fields(config)}
+    changes = {
+        name: value for name, value in vars(arguments).items() if name in fields and value is not None
+    }
+    return config.replace(**changes)
+
+
+def main(app, argv=None):
+    arguments = build_parser(app).parse_args(argv)
+    config = config_from_arguments(app, arguments)
+    if arguments.verb == "train":
+        return train(app, config)
+    if arguments.verb == "evaluate":
+        seed_everything(config.seed)
+        version_dir = latest_version(app, config, arguments.version)
+        return write_report(app, config, app.load_data(config), version_dir, history_path=None)
+    if arguments.verb == "export":
+        model_path = pathlib.Path(config.runs_dir) / app.name / "model.keras"
+        if not model_path.exists():
+            raise ValueError(f"No trained {app.name} model at {model_path}. Run train first. Received: no file")
+        return export(app, keras.models.load_model(model_path), config, app.load_data(config))
+    values = list(arguments.values)
+    if arguments.file:
+        values += [line.rstrip("\n") for line in pathlib.Path(arguments.file).read_text().splitlines()]
+    if not values:
+        raise ValueError("predict needs inputs on the command line or --file. Received: none")
+    inputs = app.parse_inputs(values)
+    outputs = load_predictor(latest_version(app, config, arguments.version))(inputs)
+    print(app.format_outputs(inputs, outputs))
+    return outputs

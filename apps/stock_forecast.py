@@ -1,0 +1,308 @@
+"""Stock forecasting: past daily closes in, the next `horizon` closes with an 80% interval out.
+
+    python -m apps.stock_forecast train [--quick]     # bundled 20 S&P 500 stocks, 1990-2022
+    python -m apps.stock_forecast predict 101.2,101.9,100.7,...   # oldest first, 10 to 60 prices
+
+The model turns prices into scaled log returns inside the graph (so it is scale-free and a client sends
+raw prices), runs a deep LSTM from our layers, and predicts three quantiles (10%, 50%, 90%) of the
+cumulative log return to each horizon. The median is the forecast, the outer two the 80% interval.
+Splits are by time: train up to 2016, validate 2017-2018, test 2019-2022. Beating a random walk on
+prices is hard; the report puts the model next to the last-value and drift forecasts and says how
+well its intervals are calibrated.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from keras import ops
+
+import layers
+from apps import pipeline
+from apps.config import Config
+from data import loaders
+
+QUANTILES = (0.1, 0.5, 0.9)  # the 80% interval and the median
+MINIMUM_WINDOW = 10  # prices a request must hold at least: 9 returns give the LSTM some context
+SPLIT_DATES = {"train": (None, "2016-12-31"), "validation": ("2017-01-01", "2018-12-31"), "test": ("2019-01-01", None)}
+
+
+@dataclasses.dataclass
+class StockConfig(Config):
+    dataset: str = "bundled"  # or "yfinance" (online, with --tickers --start --end)
+    tickers: tuple = ()  # empty: every bundled ticker
+    start: str = "1990-01-01"  # yfinance only
+    end: str = "2023-01-01"  # yfinance only
+    window: int = 60  # prices per training window (about three months); requests may be shorter
+    horizon: int = 5  # trading days forecast
+    train_stride: int = 3  # a training window every 3 days: neighbours overlap 57/60 and add little
+    units: tuple = (64, 64)  # a deep LSTM, as the notes describe; returns carry weak, noisy signal
+    dropout: float = 0.1
+    epochs: int = 10
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    patience: int = 2
+
+    QUICK = dict(tickers=("AAPL", "MSFT", "XOM"), train_stride=20, units=(8,), epochs=1, window=30)
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class ScaledLogReturns(keras.layers.Layer):
+    """Prices `(batch, time)` -> log returns `(batch, time - 1, 1)` divided by a fixed training-set scale."""
+
+    def __init__(self, scale=0.02, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+
+    def call(self, prices):
+        returns = ops.log(prices[:, 1:] / prices[:, :-1]) / self.scale
+        return ops.expand_dims(returns, -1)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class QuantileHead(keras.layers.Layer):
+    """Features -> `(batch, horizon, 3)` ordered quantiles: the median, minus and plus positive widths."""
+
+    def __init__(self, horizon, **kwargs):
+        super().__init__(**kwargs)
+        self.horizon = int(horizon)
+        self.dense = keras.layers.Dense(3 * self.horizon, name="quantiles")
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+
+    def call(self, features):
+        raw = ops.reshape(self.dense(features), (-1, self.horizon, 3))
+        median = raw[..., 1]
+        lower = median - ops.softplus(raw[..., 0])
+        upper = median + ops.softplus(raw[..., 2])
+        return ops.stack([lower, median, upper], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.horizon, 3)
+
+    def get_config(self):
+        return {**super().get_config(), "horizon": self.horizon}
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+def pinball_loss(targets, quantiles):
+    """Mean quantile (pinball) loss of the three quantiles against `(batch, horizon)` targets."""
+    errors = ops.expand_dims(targets, -1) - quantiles
+    levels = ops.convert_to_tensor(QUANTILES, dtype=quantiles.dtype)
+    return ops.mean(ops.maximum(levels * errors, (levels - 1.0) * errors))
+
+
+def make_windows(prices, window, horizon, split, stride=1):
+    """All windows of `window` prices whose `horizon` targets fall in `split`'s dates, over every ticker.
+
+    Returns `(inputs (n, window), targets (n, horizon), tickers (n,), target dates (n,))`. Windows with a
+    missing price (ragged histories, gaps) are skipped.
+    """
+    first, last = SPLIT_DATES[split]
+    dates = prices.index
+    in_split = np.ones(len(dates), dtype=bool)
+    if first:
+        in_split &= dates >= pd.Timestamp(first)
+    if last:
+        in_split &= dates <= pd.Timestamp(last)
+    inputs, targets, tickers, target_dates = [], [], [], []
+    for ticker in prices.columns:
+        series = prices[ticker].to_numpy(np.float64)
+        for end in range(window - 1, len(series) - horizon, stride):
+            future = slice(end + 1, end + 1 + horizon)
+            if not in_split[future].all():
+                continue
+            values = series[end - window + 1 : end + 1 + horizon]
+            if not np.isfinite(values).all() or (values <= 0).any():
+                continue
+            inputs.append(values[:window])
+            targets.append(values[window:])
+            tickers.append(ticker)
+            target_dates.append(dates[end + 1])
+    if not inputs:
+        raise ValueError(f"No complete {window}-day windows in the {split} split. Received: {len(dates)} dates")
+    return (np.array(inputs, "float32"), np.array(targets, "float32"), np.array(tickers), np.array(target_dates))
+
+
+def forecast_metrics(last, targets, forecast, lower=None, upper=None, naive_mae=None):
+    """Per-horizon MAE and RMSE in price units, MAE ratio to the naive forecast, direction, coverage."""
+    metrics = {}
+    for step in range(targets.shape[1]):
+        error = forecast[:, step] - targets[:, step]
+        mae = float(np.mean(np.abs(error)))
+        metrics[f"mae_day{step + 1}"] = mae
+        metrics[f"rmse_day{step + 1}"] = float(np.sqrt(np.mean(error**2)))
+        if naive_mae is not None:
+            metrics[f"mae_ratio_to_naive_day{step + 1}"] = float(mae / naive_mae[step])
+        predicted_move = np.sign(forecast[:, step] - last)
+        if np.any(predicted_move != 0):
+            metrics[f"direction_accuracy_day{step + 1}"] = float(np.mean(predicted_move == np.sign(targets[:, step] - last)))
+        if lower is not None:
+            inside = (targets[:, step] >= lower[:, step]) & (targets[:, step] <= upper[:, step])
+            metrics[f"coverage80_day{step + 1}"] = float(np.mean(inside))
+    metrics["windows"] = int(len(targets))
+    return metrics
+
+
+class StockForecastApp(pipeline.App):
+    """Daily stock price forecasting with quantile intervals, from a deep LSTM over log returns."""
+
+    name = "stock_forecast"
+    Config = StockConfig
+
+    def add_arguments(self, parser):
+        parser.add_argument("--tickers", nargs="+", type=str, default=None, help="default: all bundled")
+        parser.add_argument("--start", help="first date, yfinance only")
+        parser.add_argument("--end", help="last date, yfinance only")
+
+    def load_data(self, config):
+        tickers = list(config.tickers) or None
+        prices = loaders.load_prices(tickers, dataset=config.dataset, start=config.start, end=config.end)
+        data = {"prices": prices}
+        for split in ("train", "validation", "test"):
+            stride = config.train_stride if split == "train" else 1
+            data[split] = make_windows(prices, config.window, config.horizon, split, stride)
+        train_inputs = data["train"][0]
+        data["return_scale"] = float(np.std(np.diff(np.log(train_inputs), axis=1)))
+        return data
+
+    def make_dataset(self, config, data, split, training):
+        inputs, targets = data[split][0], data[split][1]
+        cumulative = np.log(targets / inputs[:, -1:]) / data["return_scale"]
+        dataset = tf.data.Dataset.from_tensor_slices((inputs, cumulative.astype("float32")))
+        if training:
+            dataset = dataset.shuffle(len(inputs), seed=config.seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(config.batch_size)
+        if training:
+            # Each batch keeps only its last L prices, L drawn in [MINIMUM_WINDOW, window], so the model
+            # learns every window length a client may send.
+            def crop(index, batch):
+                length = tf.random.stateless_uniform(
+                    [], seed=[config.seed, index], minval=MINIMUM_WINDOW, maxval=config.window + 1, dtype=tf.int32
+                )
+                return batch[0][:, -length:], batch[1]
+
+            dataset = dataset.enumerate().map(lambda index, batch: crop(tf.cast(index, tf.int32), batch))
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def build_model(self, config, data):
+        prices = keras.Input(shape=(None,), name="prices")
+        returns = ScaledLogReturns(data["return_scale"], name="scaled_log_returns")(prices)
+        features = layers.DeepRNN("lstm", units=list(config.units), dropout=config.dropout, name="deep_lstm")(returns)
+        quantiles = QuantileHead(config.horizon, name="quantile_head")(features)
+        model = keras.Model(prices, quantiles, name="stock_forecast")
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=pinball_loss)
+        return model
+
+    def serving_endpoints(self, model, config):
+        scale = model.get_layer("scaled_log_returns").scale
+        window = config.window
+
+        def serve(prices):
+            length = tf.shape(prices)[1]
+            checks = [
+                tf.debugging.assert_greater_equal(
+                    length, MINIMUM_WINDOW, message=f"prices must hold at least {MINIMUM_WINDOW} days per row"
+                ),
+                tf.debugging.assert_all_finite(prices, message="prices must not be NaN or infinite"),
+                tf.debugging.assert_positive(prices, message="prices must be positive"),
+            ]
+            with tf.control_dependencies(checks):
+                recent = prices[:, -window:]  # longer histories: the last `window` days, as in training
+            quantiles = model(recent, training=False) * scale
+            last = recent[:, -1:]
+            return {
+                "forecast": last * tf.exp(quantiles[..., 1]),
+                "lower": last * tf.exp(quantiles[..., 0]),
+                "upper": last * tf.exp(quantiles[..., 2]),
+            }
+
+        return {"serving_default": (serve, [tf.TensorSpec([None, None], tf.float32, name="prices")])}
+
+    def example_inputs(self, config, data):
+        inputs = data["test"][0]
+        return [{"prices": inputs[:3]}, {"prices": inputs[:1, -MINIMUM_WINDOW - 5 :]}]
+
+    def predictions(self, data, predict):
+        inputs, targets = data["test"][0], data["test"][1]
+        return inputs, targets, predict({"prices": inputs})
+
+    def evaluate(self, config, data, predict):
+        inputs, targets, outputs = self.predictions(data, predict)
+        last = inputs[:, -1]
+        naive_mae = np.mean(np.abs(targets - last[:, None]), axis=0)
+        return forecast_metrics(last, targets, outputs["forecast"], outputs["lower"], outputs["upper"], naive_mae)
+
+    def baselines(self, config, data):
+        inputs, targets = data["test"][0], data["test"][1]
+        last = inputs[:, -1]
+        naive = np.repeat(last[:, None], targets.shape[1], axis=1)
+        naive_mae = np.mean(np.abs(targets - naive), axis=0)
+        daily_drift = np.mean(np.diff(np.log(inputs), axis=1), axis=1)
+        drift = last[:, None] * np.exp(daily_drift[:, None] * np.arange(1, targets.shape[1] + 1))
+        return {
+            "naive (last value)": forecast_metrics(last, targets, naive, naive_mae=naive_mae),
+            "drift (window's mean return)": forecast_metrics(last, targets, drift, naive_mae=naive_mae),
+        }
+
+    def plot(self, config, data, predict, report_dir):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+
+        inputs, targets, outputs = self.predictions(data, predict)
+        tickers, dates = data["test"][2], data["test"][3]
+        ticker = "AAPL" if "AAPL" in set(tickers) else tickers[0]
+        rows = tickers == ticker
+        figure, axis = pyplot.subplots(figsize=(10, 4))
+        axis.fill_between(dates[rows], outputs["lower"][rows, 0], outputs["upper"][rows, 0], alpha=0.3,
+                          label="80% interval")
+        axis.plot(dates[rows], targets[rows, 0], color="black", linewidth=0.8, label="actual close")
+        axis.plot(dates[rows], outputs["forecast"][rows, 0], linewidth=0.8, label="forecast (median)")
+        axis.set_title(f"{ticker}: next-day forecast on the test period")
+        axis.set_ylabel("price")
+        axis.legend()
+        figure.tight_layout()
+        path = report_dir / "forecast_vs_actual.png"
+        figure.savefig(path, dpi=110)
+        pyplot.close(figure)
+        return [path]
+
+    def parse_inputs(self, values):
+        rows = []
+        for value in values:
+            try:
+                rows.append([float(price) for price in value.replace(" ", "").split(",") if price])
+            except ValueError:
+                raise ValueError(f"Each input is comma-separated prices, oldest first. Received: {value!r}") from None
+        lengths = {len(row) for row in rows}
+        if len(lengths) != 1:
+            raise ValueError(f"All price rows in one request must have the same length. Received lengths: {sorted(lengths)}")
+        return {"prices": np.array(rows, "float32")}
+
+    def format_outputs(self, inputs, outputs):
+        lines = []
+        for row, prices in enumerate(inputs["prices"]):
+            lines.append(f"Window of {len(prices)} prices, last {prices[-1]:.2f}:")
+            lines.append("  day   forecast   80% interval")
+            for step in range(outputs["forecast"].shape[1]):
+                lines.append(
+                    f"  +{step + 1:<3} {outputs['forecast'][row, step]:9.2f}   "
+                    f"[{outputs['lower'][row, step]:.2f}, {outputs['upper'][row, step]:.2f}]"
+                )
+        return "\n".join(lines)
+
+
+def main(argv=None):
+    return pipeline.main(StockForecastApp(), argv)
+
+
+if __name__ == "__main__":
+    main()
