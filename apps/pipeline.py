@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from apps.config import DISTRIBUTE_CHOICES
+from apps.distributed import fit_across_workers
 
 SERVING_SIGNATURE = "serving_default"
 
@@ -141,33 +142,10 @@ def shard_by_data(dataset):
     return dataset.with_options(options)
 
 
-def train(app, config):
-    """Trains with the config, exports, evaluates the export on the test split and writes the report."""
-    start = time.perf_counter()
-    seed_everything(config.seed)
-    strategy = make_strategy(config.distribute)
-    data = app.load_data(config)
-    run_dir = worker_run_dir(app, config, strategy)
-    backup_dir = run_dir / "backup"
-    history_path = run_dir / "history.csv"
-    if not backup_dir.exists() and history_path.exists():
-        history_path.unlink()  # a fresh run, not a resumed one: start the history anew
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-    preprocessor = app.build_preprocessor(config, data)
-    with strategy.scope():
-        model = app.build_model(config, data)
-
-    def dataset(split, training):
-        batches = app.make_dataset(config, data, split, training=training)
-        if preprocessor is not None:
-            batches = batches.map(lambda inputs, targets: (preprocessor(inputs), targets), num_parallel_calls=tf.data.AUTOTUNE)
-        return shard_by_data(batches)
-
-    train_dataset, validation_dataset = dataset("train", True), dataset("validation", False)
+def fit(model, train_dataset, validation_dataset, config, run_dir, history_path):
     callbacks = [
         # Saves every epoch; a run killed midway resumes from the last finished epoch when rerun.
-        keras.callbacks.BackupAndRestore(str(backup_dir)),
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
         keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
         keras.callbacks.CSVLogger(str(history_path), append=True),
@@ -179,14 +157,44 @@ def train(app, config):
         callbacks=callbacks,
         verbose=1 if sys.stdout.isatty() else 2,
     )
+
+
+def train(app, config):
+    """Trains with the config, exports, evaluates the export on the test split and writes the report."""
+    start = time.perf_counter()
+    seed_everything(config.seed)
+    strategy = make_strategy(config.distribute)
+    data = app.load_data(config)
+    run_dir = worker_run_dir(app, config, strategy)
+    history_path = run_dir / "history.csv"
+    if not (run_dir / "backup").exists() and history_path.exists():
+        history_path.unlink()  # a fresh run, not a resumed one: start the history anew
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    preprocessor = app.build_preprocessor(config, data)
+    with strategy.scope():
+        model = app.build_model(config, data)
+
+    def dataset(split, training):
+        batches = app.make_dataset(config, data, split, training=training)
+        if preprocessor is not None:
+            batches = batches.map(
+                lambda inputs, targets: (preprocessor(inputs), targets), num_parallel_calls=tf.data.AUTOTUNE
+            )
+        return shard_by_data(batches)
+
+    train_dataset, validation_dataset = dataset("train", True), dataset("validation", False)
+    if config.distribute == "multi_worker":
+        fit_across_workers(model, strategy, train_dataset, validation_dataset, config, run_dir, history_path)
+    else:
+        fit(model, train_dataset, validation_dataset, config, run_dir, history_path)
     if preprocessor is not None:
         model = keras.Sequential([app.raw_input(config), preprocessor, model], name=app.name)
     model.save(run_dir / "model.keras")  # raw inputs in, as exported
     if not is_chief(strategy):
         return None
     version_dir = export(app, model, config, data)
-    report = write_report(app, config, data, version_dir, history_path, time.perf_counter() - start)
-    return report
+    return write_report(app, config, data, version_dir, history_path, time.perf_counter() - start)
 
 
 # ---------------------------------------------------------------------------------------------------------

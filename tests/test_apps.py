@@ -237,11 +237,6 @@ def test_killed_training_resumes_where_it_stopped(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="Keras 3.15's fit fails under MultiWorkerMirroredStrategy (keras-team/keras#20585): it reduces "
-    "nested PerReplica batches; a custom distributed loop is needed",
-)
 def test_two_local_workers_finish_with_the_same_weights(tmp_path):
     import keras
 
@@ -264,3 +259,6 @@ def test_two_local_workers_finish_with_the_same_weights(tmp_path):
     for mine, theirs in zip(chief.get_weights(), other.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
     assert (tmp_path / "saved_models" / "sentiment" / "1" / "saved_model.pb").exists()
+    for history in (tmp_path / "runs" / "sentiment" / "history.csv", tmp_path / "runs" / "sentiment" / "worker-1" / "history.csv"):
+        logged = pd.read_csv(history)
+        assert len(logged) >= 1 and np.isfinite(logged[["loss", "val_loss"]].to_numpy()).all()
