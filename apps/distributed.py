@@ -8,6 +8,7 @@ resumes from, the CSV history and TensorBoard scalars.
 """
 
 import csv
+import json
 import shutil
 
 import keras
@@ -58,6 +59,9 @@ def fit_across_workers(model, strategy, train_dataset, validation_dataset, confi
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint)
         print(f"Resuming after epoch {int(epoch.numpy())} from {manager.latest_checkpoint}")
+        from apps.pipeline import keep_history_before  # the pipeline imports this module
+
+        keep_history_before(history_path, int(epoch.numpy()))
     writer = tf.summary.create_file_writer(str(run_dir / "logs"))
     best_loss, best_weights, waited = np.inf, None, 0
     while int(epoch.numpy()) < config.epochs:
@@ -75,6 +79,9 @@ def fit_across_workers(model, strategy, train_dataset, validation_dataset, confi
             history.writerow([int(epoch.numpy()), loss, validation_loss])
         epoch.assign_add(1)
         manager.save()  # every worker saves: the strategy's collectives need all of them
+        # The resume marker keras.callbacks.BackupAndRestore also writes: the pipeline keeps the history
+        # of a run that has one; the restored epoch above then trims it exactly.
+        (backup_dir / "training_metadata.json").write_text(json.dumps({"epoch": int(epoch.numpy())}))
         if validation_loss < best_loss:
             best_loss, best_weights, waited = validation_loss, model.get_weights(), 0
         else:

@@ -144,11 +144,14 @@ def shard_by_data(dataset):
 
 def fit(model, train_dataset, validation_dataset, config, run_dir, history_path):
     callbacks = [
+        # The history row comes before the backup: a kill between them leaves a row the backup lacks,
+        # which align_history drops on resume, never an epoch without its row.
+        keras.callbacks.CSVLogger(str(history_path), append=True),
         # Saves every epoch; a run killed midway resumes from the last finished epoch when rerun.
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        # double_checkpoint keeps the previous backup too, for a kill in the middle of writing one.
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True),
         keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
-        keras.callbacks.CSVLogger(str(history_path), append=True),
     ]
     model.fit(
         train_dataset,
@@ -159,6 +162,34 @@ def fit(model, train_dataset, validation_dataset, config, run_dir, history_path)
     )
 
 
+def align_history(backup_dir, history_path):
+    """Makes the CSV history agree with the backup a run resumes from.
+
+    A fresh run starts the history anew. A resumed run keeps only the epochs its backup holds: a kill
+    can land after an epoch's backup and before its history row, or the other way round.
+    """
+    if not history_path.exists():
+        return
+    metadata = backup_dir / "training_metadata.json"
+    if not metadata.exists():
+        history_path.unlink()
+        return
+    import pandas as pd
+
+    keep_history_before(history_path, json.loads(metadata.read_text())["epoch"])
+
+
+def keep_history_before(history_path, epoch):
+    """Drops the history rows of `epoch` and later, which a resumed run trains again."""
+    import pandas as pd
+
+    try:
+        history = pd.read_csv(history_path)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return
+    history[history["epoch"] < epoch].to_csv(history_path, index=False)
+
+
 def train(app, config):
     """Trains with the config, exports, evaluates the export on the test split and writes the report."""
     start = time.perf_counter()
@@ -167,8 +198,7 @@ def train(app, config):
     data = app.load_data(config)
     run_dir = worker_run_dir(app, config, strategy)
     history_path = run_dir / "history.csv"
-    if not (run_dir / "backup").exists() and history_path.exists():
-        history_path.unlink()  # a fresh run, not a resumed one: start the history anew
+    align_history(run_dir / "backup", history_path)
     run_dir.mkdir(parents=True, exist_ok=True)
 
     preprocessor = app.build_preprocessor(config, data)

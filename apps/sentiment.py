@@ -29,9 +29,10 @@ class SentimentConfig(Config):
     sequence_length: int = 64  # tokens kept per text: snippets average ~20, longer texts are cut here
     embedding_dim: int = 64
     units: int = 64  # per direction
-    depth: int = 1  # bidirectional layers; a second one did not help on 10k snippets (see README)
+    depth: int = 1  # bidirectional layers; a second one did not help on 10k snippets (75.4% vs 75.5% validation)
     dropout: float = 0.5  # the model overfits after one epoch without it
     recurrent_dropout: float = 0.0  # off: it forces the per-step dropout path, slower, no gain measured
+    pooling: str = "last"  # "last": ŷ from the final [a→, a←]; "mean": the average of [a→<t>, a←<t>] over words
     epochs: int = 8
     patience: int = 2
     learning_rate: float = 2e-3
@@ -83,10 +84,13 @@ class SentimentApp(pipeline.App):
             "lstm",
             units=[config.units] * config.depth,
             bidirectional=True,
+            return_sequences=config.pooling == "mean",
             dropout=0.0,
             recurrent_dropout=config.recurrent_dropout,
             name="bidirectional_lstm",
         )(embedded)
+        if config.pooling == "mean":
+            features = keras.layers.GlobalAveragePooling1D(name="mean_over_words")(features)
         features = keras.layers.Dropout(config.dropout)(features)
         probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(features)
         model = keras.Model(tokens, probability, name="sentiment_classifier")

@@ -182,6 +182,18 @@ def test_export_is_atomic_and_numbered(tmp_path):
     assert pipeline.version_numbers(base) == [3]
 
 
+def test_history_is_aligned_with_the_backup_it_resumes_from(tmp_path):
+    history = tmp_path / "history.csv"
+    pd.DataFrame({"epoch": [0, 1, 2, 3], "loss": [4.0, 3.0, 2.0, 1.0]}).to_csv(history, index=False)
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / "training_metadata.json").write_text('{"epoch": 2, "batch": 0}')
+    pipeline.align_history(tmp_path / "backup", history)
+    assert list(pd.read_csv(history)["epoch"]) == [0, 1]  # epochs 2 and 3 are trained again
+    (tmp_path / "backup" / "training_metadata.json").unlink()
+    pipeline.align_history(tmp_path / "backup", history)
+    assert not history.exists()  # no backup: a fresh run
+
+
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="Received: epochs=0"):
         sentiment.SentimentConfig(epochs=0)
@@ -262,3 +274,16 @@ def test_two_local_workers_finish_with_the_same_weights(tmp_path):
     for history in (tmp_path / "runs" / "sentiment" / "history.csv", tmp_path / "runs" / "sentiment" / "worker-1" / "history.csv"):
         logged = pd.read_csv(history)
         assert len(logged) >= 1 and np.isfinite(logged[["loss", "val_loss"]].to_numpy()).all()
+
+
+@pytest.mark.slow
+def test_same_seed_same_weights(tmp_path):
+    import keras
+
+    weights = []
+    for run in ("first", "second"):
+        pipeline.main(APPS["stock_forecast"], ["train", "--quick", "--seed", "7", *folders(tmp_path / run)])
+        model = keras.models.load_model(tmp_path / run / "runs" / "stock_forecast" / "model.keras")
+        weights.append(model.get_weights())
+    for first, second in zip(*weights):
+        np.testing.assert_array_equal(first, second)
