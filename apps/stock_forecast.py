@@ -112,6 +112,7 @@ def make_windows(prices, window, horizon, split, stride=1):
     if last:
         in_split &= dates <= pd.Timestamp(last)
     inputs, targets, tickers, target_dates = [], [], [], []
+    skipped = 0
     for ticker in prices.columns:
         series = prices[ticker].to_numpy(np.float64)
         for end in range(window - 1, len(series) - horizon, stride):
@@ -120,11 +121,14 @@ def make_windows(prices, window, horizon, split, stride=1):
                 continue
             values = series[end - window + 1 : end + 1 + horizon]
             if not np.isfinite(values).all() or (values <= 0).any():
+                skipped += 1
                 continue
             inputs.append(values[:window])
             targets.append(values[window:])
             tickers.append(ticker)
             target_dates.append(dates[end + 1])
+    if skipped:
+        print(f"{split}: skipped {skipped} windows with missing or non-positive prices (ragged histories, gaps)")
     if not inputs:
         raise ValueError(f"No complete {window}-day windows in the {split} split. Received: {len(dates)} dates")
     return (np.array(inputs, "float32"), np.array(targets, "float32"), np.array(tickers), np.array(target_dates))

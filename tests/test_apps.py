@@ -201,7 +201,7 @@ def test_config_rejects_bad_values():
         stock_forecast.StockConfig(distribute="cluster")
 
 
-def test_stock_windows_respect_the_time_split():
+def test_stock_windows_respect_the_time_split(capsys):
     prices = pd.DataFrame(
         {"A": np.linspace(10, 20, 40), "B": np.r_[np.full(5, np.nan), np.linspace(5, 6, 35)]},
         index=pd.bdate_range("2016-12-01", periods=40),
@@ -209,7 +209,8 @@ def test_stock_windows_respect_the_time_split():
     inputs, targets, tickers, dates = stock_forecast.make_windows(prices, 10, 3, "train")
     assert inputs.shape[1:] == (10,) and targets.shape[1:] == (3,)
     assert all(date <= pd.Timestamp("2016-12-31") for date in dates)
-    assert np.isfinite(inputs).all()  # the windows touching B's missing days are skipped
+    assert np.isfinite(inputs).all()  # the windows touching B's missing days are skipped, and said so
+    assert "skipped 5 windows with missing" in capsys.readouterr().out
     test_inputs, _, _, test_dates = stock_forecast.make_windows(prices, 10, 3, "validation")
     assert all(date >= pd.Timestamp("2017-01-01") for date in test_dates)
 
