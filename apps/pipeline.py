@@ -158,6 +158,7 @@ def fit(model, train_dataset, validation_dataset, config, run_dir, history_path)
         validation_data=validation_dataset,
         epochs=config.epochs,
         callbacks=callbacks,
+        shuffle=False,  # the app's tf.data pipeline shuffles, seeded
         verbose=1 if sys.stdout.isatty() else 2,
     )
 
