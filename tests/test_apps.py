@@ -15,15 +15,9 @@ import pytest
 import tensorflow as tf
 
 from apps import pipeline, sentiment, stock_forecast
+from serving.contracts import CONTRACTS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONTRACTS = {
-    "sentiment": {"inputs": {"text": tf.string}, "outputs": {"probability": tf.float32, "label": tf.string}},
-    "stock_forecast": {
-        "inputs": {"prices": tf.float32},
-        "outputs": {"forecast": tf.float32, "lower": tf.float32, "upper": tf.float32},
-    },
-}
 APPS = {"sentiment": sentiment.SentimentApp(), "stock_forecast": stock_forecast.StockForecastApp()}
 
 
