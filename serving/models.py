@@ -141,7 +141,15 @@ def models_from_config_file(path):
         text_format.Parse(pathlib.Path(path).read_text(), config)
     except (OSError, text_format.ParseError) as error:
         raise ValueError(f"Cannot read the model config file {path}. Received: {error}") from None
-    base = pathlib.Path(path).resolve().parent
+    return models_from_config(config, pathlib.Path(path).resolve().parent)
+
+
+def models_from_config(config, local_root=None):
+    """Models of a `ModelServerConfig` proto (a config file's, or a HandleReloadConfigRequest's).
+
+    A config written for the TF Serving container names paths like /models/<app>; where such a path
+    does not exist here, the model is looked for in `local_root/<name>` (beside the config file).
+    """
     models = []
     for entry in config.model_config_list.config:
         policy, specific = "latest", ()
@@ -151,10 +159,8 @@ def models_from_config_file(path):
         elif choice == "specific":
             policy, specific = "specific", tuple(entry.model_version_policy.specific.versions)
         base_path = pathlib.Path(entry.base_path)
-        if not base_path.is_absolute() or not base_path.exists():
-            # The config names container paths (/models/<app>); locally they sit beside the config file.
-            local = base / entry.name
-            base_path = local if local.exists() or not base_path.is_absolute() else base_path
+        if local_root is not None and not base_path.exists() and (local_root / entry.name).exists():
+            base_path = local_root / entry.name
         models.append(Model(entry.name, base_path, policy, specific, dict(entry.version_labels)))
     return models
 

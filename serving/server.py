@@ -32,7 +32,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from serving.models import Model, ServingError, signature_def_map_json
+from serving.models import ServingError, models_from_config, signature_def_map_json
 
 DEFAULT_SIGNATURE = "serving_default"
 ROUTE = re.compile(
@@ -370,12 +370,10 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             grpc_abort(context, error)
 
     def HandleReloadConfigRequest(self, request, context):  # noqa: N802
-        models = []
-        for entry in request.config.model_config_list.config:
-            try:
-                models.append(Model(entry.name, entry.base_path, labels=dict(entry.version_labels)))
-            except ValueError as error:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        try:
+            models = models_from_config(request.config)
+        except ValueError as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         self.manager.replace_models(models)
         return model_management_pb2.ReloadConfigResponse()
 

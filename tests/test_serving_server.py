@@ -313,6 +313,26 @@ def test_fuzzed_grpc_requests_never_get_internal_errors(served, raw, model):
         assert error.code() not in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN), error.details()
 
 
+def test_reload_config_over_grpc(served):
+    from google.protobuf import text_format
+    from tensorflow_serving.apis import model_management_pb2
+    from tensorflow_serving.config import model_server_config_pb2
+
+    server, root = served
+    _, models = grpc_stubs(server)
+    full = model_management_pb2.ReloadConfigRequest()
+    text_format.Parse(CONFIG.format(sentiment=root / "sentiment", stock=root / "stock_forecast"), full.config)
+    request = model_management_pb2.ReloadConfigRequest()
+    only_stock = model_server_config_pb2.ModelServerConfig()
+    only_stock.model_config_list.config.add(name="stock_forecast", base_path=str(root / "stock_forecast"))
+    request.config.CopyFrom(only_stock)
+    models.HandleReloadConfigRequest(request, timeout=60)
+    assert rest(server, "GET", "/v1/models/sentiment")[0] == 404
+    assert rest(server, "POST", "/v1/models/stock_forecast:predict", {"instances": PRICES})[0] == 200
+    models.HandleReloadConfigRequest(full, timeout=60)  # both models again, with the label
+    assert rest(server, "GET", "/v1/models/sentiment/labels/stable")[0] == 200
+
+
 def test_server_still_answers_after_the_fuzzing(served):
     server, _ = served
     assert rest(server, "POST", "/v1/models/sentiment:predict", {"instances": ["Still here."]})[0] == 200
