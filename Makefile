@@ -6,9 +6,10 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
-export TF_CPP_MIN_LOG_LEVEL ?= 3  # TensorFlow C++ logs (CUDA probes on CPU machines) are noise here
+# TensorFlow's C++ logs (CUDA probes on CPU machines) are noise here.
+export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: venv demo study test test-slow bench clean
+.PHONY: venv demo serve study test test-slow bench clean
 
 # AAPL's 19 adjusted closes of 2022-12-01 to 2022-12-28, oldest first, from the bundled data.
 DEMO_PRICES := 147.88,147.38,146.20,142.50,140.53,142.24,141.75,144.07,145.05,142.79,136.10,134.12,131.99,131.92,135.06,131.85,131.48,129.65,125.67
@@ -30,6 +31,18 @@ demo: venv
 	@echo "Exports (TF Serving layout): saved_models/sentiment/, saved_models/stock_forecast/"
 	@echo "Reports: reports/quick/sentiment/metrics.md, reports/quick/stock_forecast/metrics.md (and PNG plots)"
 	@echo "Full training: python -m apps.sentiment train, python -m apps.stock_forecast train (see README)"
+	@echo "Serving both exports on 127.0.0.1 (gRPC 8500, REST 8501), one REST and one gRPC request each:"
+	$(PYTHON) -m serving --model_config_file saved_models/models.config > /tmp/rnn-suite-serve.log 2>&1 & \
+	  server=$$!; trap "kill $$server" EXIT; \
+	  for attempt in $$(seq 60); do curl -sf localhost:8501/v1/models/stock_forecast > /dev/null && break; sleep 1; done; \
+	  $(PYTHON) -m serving.client sentiment "A moving, beautifully acted film." && \
+	  $(PYTHON) -m serving.client sentiment --grpc "Dull, overlong and badly written." && \
+	  $(PYTHON) -m serving.client stock_forecast "$(DEMO_PRICES)" && \
+	  $(PYTHON) -m serving.client stock_forecast --grpc "$(DEMO_PRICES)"
+
+# The local TF-Serving-compatible server on every export in saved_models/ (Ctrl-C stops it).
+serve: venv
+	$(PYTHON) -m serving --model_config_file saved_models/models.config
 
 # The notes' vanishing-gradient section, measured (about 1.5 minutes).
 study: venv

@@ -187,7 +187,7 @@ def predict(app_name, inputs, grpc=False, host="127.0.0.1", port=None, model_nam
 
 
 def main(argv=None):
-    arguments = build_parser().parse_args(argv)
+    arguments = build_parser().parse_intermixed_args(argv)  # options may follow the values
     values = list(arguments.values)
     try:
         if arguments.file:
