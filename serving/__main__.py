@@ -6,11 +6,20 @@
 
 import argparse
 import os
+import pathlib
+import re
 import signal
 import threading
 
+from serving.batching import Batcher
 from serving.models import Model, ModelManager, models_from_config_file
 from serving.server import ModelServer
+
+
+def batcher_from_file(path):
+    """A `Batcher` from TF Serving's batching parameters text proto (max_batch_size, batch_timeout_micros)."""
+    values = dict(re.findall(r"(\w+)\s*\{\s*value:\s*(\d+)\s*\}", pathlib.Path(path).read_text()))
+    return Batcher(int(values.get("max_batch_size", 32)), int(values.get("batch_timeout_micros", 2000)) / 1e6)
 
 
 def parse_arguments(argv=None):
@@ -25,6 +34,8 @@ def parse_arguments(argv=None):
                         help="how often to look for new and removed versions (0: only at start)")
     parser.add_argument("--rest_api_timeout_in_ms", type=int, default=30000)
     parser.add_argument("--max_body_bytes", type=int, default=16 << 20, help="largest accepted request")
+    parser.add_argument("--enable_batching", action="store_true", help="batch concurrent requests server-side")
+    parser.add_argument("--batching_parameters_file", help="TF Serving's batching parameters (default: 32 rows, 2 ms)")
     parser.add_argument("--verbose", action="store_true", help="log every REST request")
     arguments = parser.parse_args(argv)
     if bool(arguments.model_config_file) == bool(arguments.model_name):
@@ -41,6 +52,9 @@ def main(argv=None):
     else:
         models = [Model(arguments.model_name, os.path.abspath(arguments.model_base_path))]
     manager = ModelManager(models, poll_seconds=arguments.file_system_poll_wait_seconds)
+    batcher = None
+    if arguments.enable_batching:
+        batcher = batcher_from_file(arguments.batching_parameters_file) if arguments.batching_parameters_file else Batcher()
     server = ModelServer(
         manager,
         host=arguments.host,
@@ -49,6 +63,7 @@ def main(argv=None):
         max_body_bytes=arguments.max_body_bytes,
         timeout_seconds=arguments.rest_api_timeout_in_ms / 1000,
         verbose=arguments.verbose,
+        batcher=batcher,
     ).start()
     for model in manager.models.values():
         print(f"{model.name}: {model.statuses()} from {model.base_path}", flush=True)

@@ -96,8 +96,9 @@ def model_error_message(message):
     return " ".join(useful) or message
 
 
-def run_signature(version, signature_name, inputs):
-    """Outputs `{name: np.ndarray}` of one signature of one loaded version."""
+def run_signature(version, signature_name, inputs, batcher=None):
+    """Outputs `{name: np.ndarray}` of one signature of one loaded version, batched with concurrent
+    requests when a `batcher` is given."""
     signature_name = signature_name or DEFAULT_SIGNATURE
     if signature_name not in version.signatures:
         raise ServingError(400, f"Serving signature name: {signature_name!r} not found in signature def. "
@@ -108,10 +109,11 @@ def run_signature(version, signature_name, inputs):
         raise ServingError(400, f"Signature {signature_name!r} takes inputs {sorted(specs)}. Received: {sorted(inputs)}")
     tensors = {name: input_tensor(name, value, specs[name]) for name, value in inputs.items()}
     try:
-        outputs = function(**tensors)
+        if batcher is not None and all(spec.shape.rank for spec in specs.values()):
+            return batcher.run((id(version), signature_name), function, tensors)
+        return {name: value.numpy() for name, value in function(**tensors).items()}
     except tf.errors.InvalidArgumentError as error:
         raise ServingError(400, model_error_message(error.message)) from None
-    return {name: value.numpy() for name, value in outputs.items()}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -134,7 +136,7 @@ def json_value(name, array):
     return array.tolist()
 
 
-def predict_rest(version, body):
+def predict_rest(version, body, batcher=None):
     if not isinstance(body, dict):
         raise ServingError(400, f"The request body must be a JSON object. Received: {type(body).__name__}")
     signature_name = body.get("signature_name", DEFAULT_SIGNATURE)
@@ -158,7 +160,7 @@ def predict_rest(version, body):
             inputs = {names[0]: instances}
         else:
             raise ServingError(400, f"With several inputs {names}, each instance must be an object naming them")
-        outputs = run_signature(version, signature_name, inputs)
+        outputs = run_signature(version, signature_name, inputs, batcher)
         batch = {len(value) for value in outputs.values()}
         if len(batch) != 1:
             raise ServingError(400, "The outputs differ in batch size: use the columnar format (\"inputs\")")
@@ -172,7 +174,7 @@ def predict_rest(version, body):
         if len(names) != 1:
             raise ServingError(400, f'"inputs" must be an object with the inputs {names}')
         columns = {names[0]: columns}
-    outputs = run_signature(version, signature_name, columns)
+    outputs = run_signature(version, signature_name, columns, batcher)
     if len(outputs) == 1:
         ((name, value),) = outputs.items()
         return {"outputs": json_value(name, value)}
@@ -266,15 +268,16 @@ class RestHandler(BaseHTTPRequestHandler):
                 body = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as error:
                 raise ServingError(400, f"The body is not valid UTF-8 JSON: {error}") from None
-            return predict_rest(model.resolve(version, label), body)
+            return predict_rest(model.resolve(version, label), body, self.server.batcher)
 
         self.handle_safely(work)
 
 
-def make_rest_server(manager, host, port, max_body_bytes=16 << 20, timeout_seconds=30.0, verbose=False):
+def make_rest_server(manager, host, port, max_body_bytes=16 << 20, timeout_seconds=30.0, verbose=False, batcher=None):
     server = ThreadingHTTPServer((host, port), RestHandler)
     server.daemon_threads = True
     server.manager = manager
+    server.batcher = batcher
     server.max_body_bytes = max_body_bytes
     server.verbose = verbose
     RestHandler.timeout = timeout_seconds
@@ -299,8 +302,9 @@ def resolve_spec(manager, model_spec):
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, manager):
+    def __init__(self, manager, batcher=None):
         self.manager = manager
+        self.batcher = batcher
 
     def Predict(self, request, context):  # noqa: N802 -- gRPC's naming
         try:
@@ -309,7 +313,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
             except Exception as error:  # noqa: BLE001 -- a malformed TensorProto
                 raise ServingError(400, f"Malformed input tensor: {error}") from None
-            outputs = run_signature(version, request.model_spec.signature_name, inputs)
+            outputs = run_signature(version, request.model_spec.signature_name, inputs, self.batcher)
             wanted = list(request.output_filter) or list(outputs)
             unknown = [name for name in wanted if name not in outputs]
             if unknown:
@@ -378,10 +382,10 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return model_management_pb2.ReloadConfigResponse()
 
 
-def make_grpc_server(manager, host, port, max_message_bytes=16 << 20, workers=8):
+def make_grpc_server(manager, host, port, max_message_bytes=16 << 20, workers=8, batcher=None):
     options = [("grpc.max_receive_message_length", max_message_bytes), ("grpc.max_send_message_length", max_message_bytes)]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=options)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager, batcher), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if not bound:
@@ -393,10 +397,10 @@ class ModelServer:
     """Both servers over one model manager; `start()` returns once they listen, `stop()` ends them."""
 
     def __init__(self, manager, host="127.0.0.1", grpc_port=8500, rest_port=8501, max_body_bytes=16 << 20,
-                 timeout_seconds=30.0, verbose=False):
+                 timeout_seconds=30.0, verbose=False, batcher=None):
         self.manager = manager
-        self.rest = make_rest_server(manager, host, rest_port, max_body_bytes, timeout_seconds, verbose)
-        self.grpc, self.grpc_port = make_grpc_server(manager, host, grpc_port, max_body_bytes)
+        self.rest = make_rest_server(manager, host, rest_port, max_body_bytes, timeout_seconds, verbose, batcher)
+        self.grpc, self.grpc_port = make_grpc_server(manager, host, grpc_port, max_body_bytes, batcher=batcher)
         self.rest_port = self.rest.server_address[1]
         self.thread = threading.Thread(target=self.rest.serve_forever, daemon=True, name="rest")
 
