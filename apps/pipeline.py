@@ -385,16 +385,29 @@ def format_number(value):
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def plot_learning_curves(history_path, path):
+def pyplot():
+    """matplotlib's pyplot on the Agg backend: reports are files, and machines may have no display."""
     import matplotlib
 
     matplotlib.use("Agg")
+    from matplotlib import pyplot as module
+
+    return module
+
+
+def save_figure(figure, path):
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    pyplot().close(figure)
+    return path
+
+
+def plot_learning_curves(history_path, path):
     import pandas as pd
-    from matplotlib import pyplot
 
     history = pd.read_csv(history_path)
     metrics = [name for name in history.columns if name != "epoch" and not name.startswith("val_")]
-    figure, axes = pyplot.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
+    figure, axes = pyplot().subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
     for axis, name in zip(axes[0], metrics):
         axis.plot(history["epoch"] + 1, history[name], marker="o", label="train")
         if f"val_{name}" in history:
@@ -402,10 +415,7 @@ def plot_learning_curves(history_path, path):
         axis.set_xlabel("epoch")
         axis.set_title(name)
         axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    pyplot.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -138,17 +138,12 @@ class SentimentApp(pipeline.App):
         }
 
     def plot(self, config, data, predict, report_dir):
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from matplotlib import pyplot
-
         texts, labels = data["test"]
         predicted = predict({"text": text_array(texts)})["probability"] >= 0.5
         matrix = np.zeros((2, 2), dtype=int)
         for truth, guess in zip(labels.astype(int), predicted.astype(int)):
             matrix[truth, guess] += 1
-        figure, axis = pyplot.subplots(figsize=(4, 3.6))
+        figure, axis = pipeline.pyplot().subplots(figsize=(4, 3.6))
         axis.imshow(matrix, cmap="Blues")
         for (row, column), count in np.ndenumerate(matrix):
             axis.text(column, row, str(count), ha="center", va="center", color="black")
@@ -157,11 +152,7 @@ class SentimentApp(pipeline.App):
         axis.set_xlabel("predicted")
         axis.set_ylabel("true")
         axis.set_title(f"Test confusion matrix ({len(labels)} snippets)")
-        figure.tight_layout()
-        path = report_dir / "confusion_matrix.png"
-        figure.savefig(path, dpi=110)
-        pyplot.close(figure)
-        return [path]
+        return [pipeline.save_figure(figure, report_dir / "confusion_matrix.png")]
 
     def parse_inputs(self, values):
         return {"text": text_array(values)}

@@ -256,16 +256,11 @@ class StockForecastApp(pipeline.App):
         }
 
     def plot(self, config, data, predict, report_dir):
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from matplotlib import pyplot
-
         inputs, targets, outputs = self.predictions(data, predict)
         tickers, dates = data["test"][2], data["test"][3]
         ticker = "AAPL" if "AAPL" in set(tickers) else tickers[0]
         rows = tickers == ticker
-        figure, axis = pyplot.subplots(figsize=(10, 4))
+        figure, axis = pipeline.pyplot().subplots(figsize=(10, 4))
         axis.fill_between(dates[rows], outputs["lower"][rows, 0], outputs["upper"][rows, 0], alpha=0.3,
                           label="80% interval")
         axis.plot(dates[rows], targets[rows, 0], color="black", linewidth=0.8, label="actual close")
@@ -273,11 +268,7 @@ class StockForecastApp(pipeline.App):
         axis.set_title(f"{ticker}: next-day forecast on the test period")
         axis.set_ylabel("price")
         axis.legend()
-        figure.tight_layout()
-        path = report_dir / "forecast_vs_actual.png"
-        figure.savefig(path, dpi=110)
-        pyplot.close(figure)
-        return [path]
+        return [pipeline.save_figure(figure, report_dir / "forecast_vs_actual.png")]
 
     def parse_inputs(self, values):
         rows = []
