@@ -57,10 +57,11 @@ def sentiment_frame(wheel):
     return frame[consistent].drop_duplicates("text").reset_index(drop=True)
 
 
-def write_gzip_csv(frame, path):
-    # mtime=0 makes the rebuild byte-identical, so git sees no change when the data did not change.
-    with gzip.GzipFile(path, "wb", compresslevel=9, mtime=0) as handle:
-        handle.write(frame.to_csv(index=False).encode("utf-8"))
+def write_gzip_csv(frame, path, separator=","):
+    # mtime=0 and no file name in the header make a rebuild byte-identical wherever it is written, so
+    # git sees no change when the data did not change.
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=raw, mtime=0) as handle:
+        handle.write(frame.to_csv(sep=separator, index=False).encode("utf-8"))
 
 
 def main(argv=None):
