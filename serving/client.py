@@ -111,8 +111,11 @@ def send_rest(url, body, timeout=TIMEOUT_SECONDS):
 # ---------------------------------------------------------------------------------------------------------
 
 
-def grpc_request(inputs, model_name, version=None, label=None, signature=contracts.SIGNATURE):
-    """A `PredictRequest` with one tensor per input, e.g. `text` as a string tensor of shape [batch]."""
+def grpc_request(inputs, model_name, version=None, label=None, signature=contracts.SIGNATURE, dtypes=None):
+    """A `PredictRequest` with one tensor per input, e.g. `text` as a string tensor of shape [batch].
+
+    `dtypes` (`{input name: tf.DType}`, from the app's contract) fixes each tensor's type; without it,
+    text is a string tensor and numbers float32."""
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
@@ -128,6 +131,8 @@ def grpc_request(inputs, model_name, version=None, label=None, signature=contrac
     for name, value in inputs.items():
         value = np.asarray(value)
         dtype = tf.string if value.dtype == object or value.dtype.kind in "SU" else tf.float32
+        if dtypes and name in dtypes:
+            dtype = dtypes[name]
         request.inputs[name].CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
     return request
 
@@ -179,7 +184,8 @@ def predict(app_name, inputs, grpc=False, host="127.0.0.1", port=None, model_nam
     """`{output name: np.ndarray}` for raw `inputs` from the server, over REST or gRPC."""
     model_name = model_name or app_name
     if grpc:
-        request = grpc_request(inputs, model_name, version, label, signature)
+        dtypes = contracts.CONTRACTS[app_name]["inputs"]
+        request = grpc_request(inputs, model_name, version, label, signature, dtypes)
         return parse_grpc_response(send_grpc(host, port or GRPC_PORT, request, timeout))
     url = rest_url(host, port or REST_PORT, model_name, version, label)
     answer = send_rest(url, rest_body(inputs, signature), timeout)
