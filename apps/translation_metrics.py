@@ -74,13 +74,16 @@ def is_word(token):
 
 
 def detokenize(tokens):
-    """Tokens joined by spaces except around punctuation, first letter capitalised."""
+    """Tokens joined by spaces except around punctuation, first letter capitalised (after any "¿" or "¡")."""
     text = ""
     for token in tokens:
         if text and not text.endswith(tuple(OPENING_MARKS)) and token not in CLOSING_MARKS:
             text += " "
         text += token
-    return text[:1].upper() + text[1:]
+    first_letter = re.search(r"[^\W\d_]", text)
+    if first_letter is None:
+        return text
+    return text[: first_letter.start()] + text[first_letter.start()].upper() + text[first_letter.start() + 1 :]
 
 
 class WordByWordBaseline:
