@@ -321,6 +321,7 @@ def load_predictor(path, batch_size=256):
             chunks.append({name: value.numpy() for name, value in signature(**batch).items()})
         return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
 
+    predict.path = pathlib.Path(path)  # for apps that also report their other signatures
     return predict
 
 

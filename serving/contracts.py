@@ -19,6 +19,10 @@ CONTRACTS = {
         "inputs": {"prices": tf.float32},  # [batch, time]: 10 to 60 daily closes, oldest first
         "outputs": {"forecast": tf.float32, "lower": tf.float32, "upper": tf.float32},  # [batch, 5] each
     },
+    "translation": {
+        "inputs": {"text": tf.string},  # [batch]: English text
+        "outputs": {"translation": tf.string},  # [batch]: Spanish, detokenized; "" for an empty input
+    },
 }
 
 
