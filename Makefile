@@ -22,23 +22,30 @@ $(INSTALLED): requirements.txt
 	$(PYTHON) -m pip install --quiet -r requirements.txt
 	touch $@
 
-# The main job: both apps trained with --quick, exported, and asked a few raw questions.
+# A phrase of the test book Ruth (1:16) and two sentences the Bible never says.
+DEMO_ENGLISH := "Where you go, I will go; and where you stay, I will stay." "The children went to the city in the morning." "My brother loves his wife."
+
+# The main job: the apps trained with --quick, exported, and asked a few raw questions.
 demo: venv
 	$(PYTHON) -m apps.sentiment train --quick --reports-dir reports/quick
 	$(PYTHON) -m apps.sentiment predict "A moving, beautifully acted film." "Dull, overlong and badly written." ""
 	$(PYTHON) -m apps.stock_forecast train --quick --reports-dir reports/quick
 	$(PYTHON) -m apps.stock_forecast predict "$(DEMO_PRICES)"
-	@echo "Exports (TF Serving layout): saved_models/sentiment/, saved_models/stock_forecast/"
-	@echo "Reports: reports/quick/sentiment/metrics.md, reports/quick/stock_forecast/metrics.md (and PNG plots)"
-	@echo "Full training: python -m apps.sentiment train, python -m apps.stock_forecast train (see README)"
-	@echo "Serving both exports on 127.0.0.1 (gRPC 8500, REST 8501), one REST and one gRPC request each:"
+	$(PYTHON) -m apps.translation train --quick --reports-dir reports/quick
+	$(PYTHON) -m apps.translation predict $(DEMO_ENGLISH) ""
+	@echo "Exports (TF Serving layout): saved_models/sentiment/, saved_models/stock_forecast/, saved_models/translation/"
+	@echo "Reports: reports/quick/<app>/metrics.md (and PNG plots). The quick models are smoke tests, not translators."
+	@echo "Full training: python -m apps.<app> train, for sentiment, stock_forecast and translation (see README)"
+	@echo "Serving the exports on 127.0.0.1 (gRPC 8500, REST 8501), REST and gRPC requests to each app:"
 	$(PYTHON) -m serving --model_config_file saved_models/models.config > /tmp/rnn-suite-serve.log 2>&1 & \
 	  server=$$!; trap "kill $$server" EXIT; \
-	  for attempt in $$(seq 60); do curl -sf localhost:8501/v1/models/stock_forecast > /dev/null && break; sleep 1; done; \
+	  for attempt in $$(seq 60); do curl -sf localhost:8501/v1/models/stock_forecast > /dev/null && curl -sf localhost:8501/v1/models/translation > /dev/null && break; sleep 1; done; \
 	  $(PYTHON) -m serving.client sentiment "A moving, beautifully acted film." && \
 	  $(PYTHON) -m serving.client sentiment --grpc "Dull, overlong and badly written." && \
 	  $(PYTHON) -m serving.client stock_forecast "$(DEMO_PRICES)" && \
-	  $(PYTHON) -m serving.client stock_forecast --grpc "$(DEMO_PRICES)"
+	  $(PYTHON) -m serving.client stock_forecast --grpc "$(DEMO_PRICES)" && \
+	  $(PYTHON) -m serving.client translation $(DEMO_ENGLISH) && \
+	  $(PYTHON) -m serving.client translation --grpc "Love one another."
 
 # The local TF-Serving-compatible server on every export in saved_models/ (Ctrl-C stops it).
 serve: venv

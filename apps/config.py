@@ -22,6 +22,8 @@ class Config:
             to `<runs_dir>/<app>/`.
         distribute: "none", "mirrored" (all local devices) or "multi_worker" (`TF_CONFIG`).
         quick: the smoke profile: tiny data and model, a minute end to end.
+        time_budget_minutes: stop training before an epoch that would end past this many minutes of
+            fitting (judged by the longest epoch so far); 0 means no limit. The best weights are kept.
     """
 
     epochs: int = 10
@@ -35,6 +37,7 @@ class Config:
     runs_dir: str = "runs"
     distribute: str = "none"
     quick: bool = False
+    time_budget_minutes: float = 0.0
 
     # Overrides applied by --quick, before the command line's own flags.
     QUICK = {}
@@ -47,6 +50,13 @@ class Config:
         if self.distribute not in DISTRIBUTE_CHOICES:
             raise ValueError(
                 f"`distribute` must be one of {DISTRIBUTE_CHOICES}. Received: distribute={self.distribute!r}"
+            )
+
+        if isinstance(self.time_budget_minutes, bool) or not isinstance(self.time_budget_minutes, (int, float)) or (
+            self.time_budget_minutes < 0
+        ):
+            raise ValueError(
+                f"`time_budget_minutes` must be a number >= 0. Received: time_budget_minutes={self.time_budget_minutes!r}"
             )
 
     def replace(self, **changes):

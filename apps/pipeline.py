@@ -142,6 +142,31 @@ def shard_by_data(dataset):
     return dataset.with_options(options)
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training before an epoch that would end past `minutes` of fitting, judged by the longest
+    epoch so far, so a run fits a time budget on a slow or busy machine. Put it before EarlyStopping,
+    whose `restore_best_weights` then still runs at the end."""
+
+    def __init__(self, minutes):
+        super().__init__()
+        self.seconds = 60.0 * minutes
+        self.stopped_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self.start, self.longest = time.perf_counter(), 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self.longest = max(self.longest, now - self.epoch_start)
+        if self.seconds and now - self.start + self.longest > self.seconds:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            print(f"Time budget: stopping after epoch {epoch + 1}; another would end past {self.seconds / 60:g} minutes.")
+
+
 def fit(model, train_dataset, validation_dataset, config, run_dir, history_path):
     callbacks = [
         # The history row comes before the backup: a kill between them leaves a row the backup lacks,
@@ -150,6 +175,7 @@ def fit(model, train_dataset, validation_dataset, config, run_dir, history_path)
         # Saves every epoch; a run killed midway resumes from the last finished epoch when rerun.
         # double_checkpoint keeps the previous backup too, for a kill in the middle of writing one.
         keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True),
+        TimeBudget(config.time_budget_minutes),
         keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
     ]
@@ -443,6 +469,8 @@ def build_parser(app):
         sub.add_argument("--reports-dir", dest="reports_dir")
         sub.add_argument("--runs-dir", dest="runs_dir")
         sub.add_argument("--distribute", choices=DISTRIBUTE_CHOICES)
+        sub.add_argument("--time-budget-minutes", dest="time_budget_minutes", type=float,
+                         help="stop training before an epoch that would end past this many minutes (0: no limit)")
         if verb in ("evaluate", "predict"):
             sub.add_argument("--version", type=int, help="export version (default: the latest)")
         if verb == "predict":
