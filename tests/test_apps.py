@@ -283,3 +283,24 @@ def test_same_seed_same_weights(tmp_path):
         weights.append(model.get_weights())
     for first, second in zip(*weights):
         np.testing.assert_array_equal(first, second)
+
+
+def test_time_budget_stops_before_an_epoch_that_would_overrun():
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x, y = np.zeros((64, 2), "float32"), np.zeros((64, 1), "float32")
+
+    class SlowEpochs(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep(0.3)
+
+    budget = pipeline.TimeBudget(minutes=0.5 / 60)  # 0.5 s: room for one 0.3 s epoch, not two
+    history = model.fit(x, y, epochs=5, verbose=0, callbacks=[SlowEpochs(), budget])
+    assert len(history.history["loss"]) == 1 and budget.stopped_epoch == 0
+    unlimited = pipeline.TimeBudget(minutes=0)
+    history = model.fit(x, y, epochs=3, verbose=0, callbacks=[unlimited])
+    assert len(history.history["loss"]) == 3 and unlimited.stopped_epoch is None
+    with pytest.raises(ValueError, match="Received: time_budget_minutes=-1"):
+        sentiment.SentimentConfig(time_budget_minutes=-1)
