@@ -19,6 +19,10 @@ CONTRACTS = {
         "inputs": {"prices": tf.float32},  # [batch, time]: 10 to 60 daily closes, oldest first
         "outputs": {"forecast": tf.float32, "lower": tf.float32, "upper": tf.float32},  # [batch, 5] each
     },
+    "speech_keywords": {
+        "inputs": {"audio": tf.float32},  # [batch, samples]: 16 kHz mono in [-1, 1], any length (1 s is used)
+        "outputs": {"label": tf.string, "probabilities": tf.float32},  # [batch], [batch, 22]
+    },
 }
 
 
