@@ -5,6 +5,7 @@ PYTHON_BASE ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+SPEECH_ENGINES := $(VENV)/.speech-engines
 export PYTHONPATH := $(CURDIR)
 # TensorFlow's C++ logs (CUDA probes on CPU machines) are noise here.
 export TF_CPP_MIN_LOG_LEVEL ?= 3
@@ -14,13 +15,19 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 # AAPL's 19 adjusted closes of 2022-12-01 to 2022-12-28, oldest first, from the bundled data.
 DEMO_PRICES := 147.88,147.38,146.20,142.50,140.53,142.24,141.75,144.07,145.05,142.79,136.10,134.12,131.99,131.92,135.06,131.85,131.48,129.65,125.67
 
-venv: $(INSTALLED)
+venv: $(INSTALLED) $(SPEECH_ENGINES)
 
 $(INSTALLED): requirements.txt
 	test -x $(PYTHON) || $(PYTHON_BASE) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -r requirements.txt
 	touch $@
+
+# The speech app synthesizes its corpus with Debian's espeak-ng, flite and festival: apt-get installs them when
+# make runs as root and they are missing; otherwise this prints the command and the speech tests skip. The stamp
+# is written only once they are all there, so a later run as root still installs them.
+$(SPEECH_ENGINES): $(INSTALLED)
+	$(PYTHON) -m data.speech_corpus install-engines --stamp $@
 
 # The main job: both apps trained with --quick, exported, and asked a few raw questions.
 demo: venv
