@@ -80,12 +80,14 @@ RECORDED_SPEAKERS = {
     "flite:awb": "awb", "flite:rms": "rms", "festival:ked_diphone": "ked",
 }  # fmt: skip
 RECORDED_SPEAKER_SPLITS = {"kal": "train", "slt": "train", "awb": "train", "ked": "validation", "rms": "test"}
+# Mean pitch targets for flite's renderings: around each speaker's own (measured: kal 99 Hz, awb 139, slt 170).
+FLITE_PITCH_HERTZ = {"kal": (80, 150), "awb": (95, 170), "rms": (80, 150), "slt": (130, 240)}
 # Fraction of espeak-ng's variant groups per split, and the fixed seed that draws them: every corpus seed and
 # every version of the app is then tested on the same unheard voices.
 SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
 SPLIT_SEED = 0
 # Bump when synthesis or augmentation changes, so that caches built by older code are not reused.
-CORPUS_VERSION = 1
+CORPUS_VERSION = 3
 SPOKENNUMBERS_VERSION = "1.0.0"
 SPEECH_COMMANDS_HOST = ("storage.googleapis.com", 443)  # tensorflow_datasets downloads the archive from here
 DIGIT_WORDS = KEYWORDS[10:]
@@ -425,32 +427,42 @@ def corpus_plan(seed, config):
             })  # fmt: skip
 
     for split, accent, variant in espeak_voices:
-        # espeak-ng's words per minute (default 175) and pitch (0-99, default 50): a voice gets its own pace and
-        # pitch, each word some jitter in pace around it.
-        base_speed, pitch = int(rng.uniform(125, 215)), int(rng.uniform(20, 80))
+        # espeak-ng's words per minute (80-450, default 175) and pitch (0-99, default 50): a voice gets its own pace
+        # and pitch, each word some jitter in pace around it. Slower than espeak-ng's default because people say a
+        # keyword alone slowly: spokennumbers' digits last 0.6-0.75 s, espeak-ng's at 175 about 0.4 s.
+        base_speed, pitch = int(rng.uniform(80, 170)), int(rng.uniform(20, 80))
         add_rendering(
             "espeak-ng", f"espeak-ng:{accent}+{variant}", f"espeak-ng:{variant_group(variant)}", split, 0, base_speed,
-            lambda: int(np.clip(base_speed * rng.normal(1, 0.08), 100, 260)), pitch,
+            lambda: int(np.clip(base_speed * rng.normal(1, 0.08), 80, 220)), pitch,
         )  # fmt: skip
     recorded = [("flite", voice) for voice in FLITE_VOICES] + [("festival", voice) for voice in FESTIVAL_VOICES]
     for engine, name in recorded:
         voice = f"{engine}:{name}"
         speaker = RECORDED_SPEAKERS[voice]
         for rendering in range(config.recorded_voice_renderings):
-            # A duration stretch (1 = the voice's own pace) per rendering; the first one is the voice as shipped.
-            stretch = 1.0 if rendering == 0 else rng.uniform(0.75, 1.35)
+            # A duration stretch (1 = the voice's own pace) per rendering; the first one is the voice as shipped,
+            # the others mostly slower, for the same reason as espeak-ng's pace.
+            stretch = 1.0 if rendering == 0 else rng.uniform(0.9, 1.8)
+            # flite moves a voice's mean pitch to any target in Hz (festival's voices here do not).
+            pitch = 0.0 if rendering == 0 or engine != "flite" else rng.uniform(*FLITE_PITCH_HERTZ[speaker])
             add_rendering(
-                engine, voice, speaker, RECORDED_SPEAKER_SPLITS[speaker], rendering, stretch, lambda: stretch, 0.0
+                engine, voice, speaker, RECORDED_SPEAKER_SPLITS[speaker], rendering, stretch, lambda: stretch, pitch
             )
     return pd.DataFrame(rows)
 
 
+# The longest word the corpus keeps, in samples: a slower one is sped up to this length rather than cut to 1 s.
+LONGEST_WORD = int(0.95 * CLIP_SAMPLES)
+
+
 def _postprocess(audio, path):
-    """The engine's audio as the corpus keeps it: 16 kHz mono, silence trimmed, peak at half scale."""
+    """The engine's audio as the corpus keeps it: 16 kHz mono, silence trimmed, at most 0.95 s, peak at half scale."""
     audio = trim_silence(audio)
     peak = np.abs(audio).max(initial=0.0)
     if len(audio) < 800 or peak == 0:
         raise RuntimeError(f"The synthesizer wrote an empty or near-empty clip: {path}")
+    if len(audio) > LONGEST_WORD:
+        audio = change_speed(audio, len(audio) / LONGEST_WORD * 1.02)[:LONGEST_WORD]
     write_wav(path, audio * (0.5 / peak))
 
 
@@ -461,7 +473,9 @@ def _run(command, **keyword_arguments):
 
 
 # espeak-ng says a rendering's two dozen words in one call, separated by pauses: starting it costs more than
-# synthesizing a word, so this is ~10x faster than a call per word. Its pauses are digital silence.
+# synthesizing a word, so this is ~10x faster than a call per word. Its pauses are digital silence. Each word is
+# its own sentence (<s>): without it espeak-ng drops the final lengthening of a word said alone, and its words
+# come out 15-20% shorter than the same word synthesized by itself.
 ESPEAK_PAUSE_SECONDS = 0.7
 
 
@@ -469,7 +483,7 @@ def _espeak_rendering(name, rows, path):
     """One espeak-ng call for all the rows' words, cut at its pauses; None when the cut does not give one per word."""
     base_speed = int(rows[0]["base_speed"])
     text = "".join(
-        f'<prosody rate="{100 * row["speed"] / base_speed:.0f}%">{row["word"]}</prosody>'
+        f'<s><prosody rate="{100 * row["speed"] / base_speed:.0f}%">{row["word"]}</prosody></s>'
         f'<break time="{int(ESPEAK_PAUSE_SECONDS * 1000)}ms"/>'
         for row in rows
     )
@@ -502,7 +516,13 @@ def _synthesize_rendering(task):
                 _postprocess(audio, path)
             return len(rows), 0
     if engine == "festival":
+        # Diphone voices take festival's duration stretch; the HTS voice ignores it and takes hts_engine's speech
+        # rate instead (above 1 is faster).
         commands = [f"(voice_{name})", f"(Parameter.set 'Duration_Stretch {rows[0]['speed']})"]
+        if name.endswith("_hts"):
+            commands.append(
+                f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {1 / rows[0]["speed"]:.4f}))))'
+            )
         commands += [f'(utt.save.wave (utt.synth (Utterance Text "{row["word"]}")) "{path}" \'riff)' for row, path in zip(rows, paths)]
         with tempfile.NamedTemporaryFile("w", suffix=".scm", delete=False) as script:
             script.write("\n".join(commands) + "\n")
@@ -514,7 +534,8 @@ def _synthesize_rendering(task):
         if engine == "espeak-ng":  # the fallback when the one-call cut failed
             _run(["espeak-ng", "-v", name, "-s", str(int(row["speed"])), "-p", str(int(row["pitch"])), "-w", str(path), row["word"]])
         elif engine == "flite":
-            _run(["flite", "-voice", name, "--setf", f"duration_stretch={row['speed']}", "-t", row["word"], "-o", str(path)])
+            pitch = ["--setf", f"int_f0_target_mean={row['pitch']}"] if row["pitch"] else []
+            _run(["flite", "-voice", name, "--setf", f"duration_stretch={row['speed']}", *pitch, "-t", row["word"], "-o", str(path)])
         _postprocess(read_wav(path), path)
     return len(rows), int(engine == "espeak-ng")
 
@@ -546,7 +567,9 @@ def build_corpus(seed=0, quick=False, cache_dir=".cache/speech_keywords", config
     """Synthesizes the corpus once and caches it; returns the path of its manifest CSV.
 
     The manifest has one row per clip: `path` (a 16 kHz mono WAV, relative to the manifest), `word`, `label`,
-    `engine`, `voice`, `speaker` (the unit the splits keep apart), `split`, `rendering`, `speed`, `pitch`. The folder
+    `engine`, `voice`, `speaker` (the unit the splits keep apart), `split`, `rendering`, `base_speed` and `speed`
+    (espeak-ng: words per minute of the voice and of the word; flite, festival: duration stretch), `pitch`
+    (espeak-ng's 0-99, flite's target mean in Hz; 0 where the voice's own pitch is kept). The folder
     is keyed by the seed and the config, so a second call returns at once; the same seed rebuilds the same corpus.
     Installs the TTS packages with apt-get when they are missing and the process is root (`ensure_engines`).
 

@@ -204,6 +204,17 @@ def test_fit_to_clip_centers_short_clips_and_cuts_long_ones_around_their_center(
     np.testing.assert_array_equal(long, np.arange(2000, 18000))
 
 
+def test_a_word_longer_than_the_clip_is_sped_up_whole_not_cut(tmp_path):
+    word = np.sin(np.arange(24000) * 0.2).astype(np.float32)
+    speech_corpus._postprocess(word, tmp_path / "long.wav")
+    kept = speech_corpus.read_wav(tmp_path / "long.wav")
+    assert 0.9 * speech_corpus.LONGEST_WORD <= kept.size <= speech_corpus.LONGEST_WORD
+    assert np.abs(kept).max() == pytest.approx(0.5, abs=0.01)
+    # Sped up, not cut: the tone's frequency rose by the length ratio.
+    peak_ratio = np.argmax(np.abs(np.fft.rfft(kept))) / kept.size / (np.argmax(np.abs(np.fft.rfft(word))) / word.size)
+    assert peak_ratio == pytest.approx(24000 / kept.size, rel=0.02)
+
+
 def test_spokennumbers_gives_the_ten_digits_at_16_kilohertz():
     audio, labels = speech_corpus.load_spokennumbers()
     assert labels == ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
