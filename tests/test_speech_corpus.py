@@ -1,5 +1,6 @@
 """The speech corpus: a seed rebuilds it exactly, voices never cross splits, augmentations measured back."""
 
+import importlib
 import os
 import socket
 import time
@@ -41,7 +42,9 @@ def test_labels_are_the_twenty_keywords_then_silence_and_unknown():
     assert speech_corpus.LABELS[:3] == ["yes", "no", "up"] and speech_corpus.LABELS[-2:] == ["_silence_", "_unknown_"]
     assert set(speech_corpus.FILLER_WORDS) <= set(speech_corpus.UNKNOWN_WORDS)
     assert not set(speech_corpus.UNKNOWN_WORDS) & set(speech_corpus.KEYWORDS)
-    assert not {"know", "write", "won", "too", "for", "ate"} & set(speech_corpus.UNKNOWN_WORDS)
+    assert not {"know", "write", "won", "too", "for", "ate"} & set(speech_corpus.UNKNOWN_WORDS)  # homophones
+    assert not {"fine", "heaven", "hero", "free", "gate", "dive", "sick"} & set(speech_corpus.UNKNOWN_WORDS)
+    assert len(set(speech_corpus.UNKNOWN_WORDS)) == len(speech_corpus.UNKNOWN_WORDS) == 50
 
 
 @needs_engines
@@ -245,6 +248,11 @@ def test_speech_commands_fails_fast_offline(monkeypatch, tmp_path):
 
 
 def test_speech_commands_labels_map_onto_ours():
+    import tensorflow_datasets
+
+    # The installed builder's own label list, read without downloading anything.
+    module = importlib.import_module(tensorflow_datasets.builder_cls("speech_commands").__module__)
+    assert module.WORDS + [module.SILENCE, module.UNKNOWN] == speech_corpus.SPEECH_COMMANDS_LABELS
     mapped = [speech_corpus.LABELS[speech_corpus._our_label(name)] for name in speech_corpus.SPEECH_COMMANDS_LABELS]
     assert set(mapped) == set(speech_corpus.KEYWORDS[:10]) | {"_silence_", "_unknown_"}
     assert set(speech_corpus.OURS_MISSING_FROM_SPEECH_COMMANDS) == set(speech_corpus.LABELS) - set(mapped)
