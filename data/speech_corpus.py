@@ -589,7 +589,9 @@ def build_corpus(seed=0, quick=False, cache_dir=".cache/speech_keywords", config
     if manifest_path.exists():
         return manifest_path
     ensure_engines()
-    building = directory.with_name(directory.name + ".partial")
+    # Built beside its final place and renamed when complete: an interrupted build is never mistaken for a corpus,
+    # and two processes building the same corpus at once (the app and its tests) do not write into each other.
+    building = directory.with_name(f"{directory.name}.partial-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
     plan = corpus_plan(seed, config)
@@ -610,8 +612,10 @@ def build_corpus(seed=0, quick=False, cache_dir=".cache/speech_keywords", config
             indent=2,
         )  # fmt: skip
     )
-    shutil.rmtree(directory, ignore_errors=True)
-    building.rename(directory)
+    try:
+        building.rename(directory)
+    except OSError:  # another process finished the same corpus first: the same seed and config, the same clips
+        shutil.rmtree(building, ignore_errors=True)
     return manifest_path
 
 
@@ -712,9 +716,9 @@ def load_speech_keywords(seed=0, quick=False, cache_dir=".cache/speech_keywords"
     arrays_path = manifest_path.parent / "arrays.npz"
     if not arrays_path.exists():
         arrays = _build_arrays(manifest_path, seed, config, processes)
-        partial = arrays_path.with_name("arrays.partial.npz")
+        partial = arrays_path.with_name(f"arrays.partial-{os.getpid()}.npz")
         np.savez(partial, **arrays)
-        partial.rename(arrays_path)
+        partial.replace(arrays_path)
     manifest = pd.read_csv(manifest_path, keep_default_na=False)
     result = {"augmented": {}, "words": {}, "voices": {}, "manifest": manifest_path}
     with np.load(arrays_path) as arrays:
