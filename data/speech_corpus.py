@@ -14,7 +14,7 @@ Interface agreed with the app: the names above plus `KEYWORDS`, `SILENCE`, `UNKN
 """
 
 import dataclasses
-import functools
+import fractions
 import hashlib
 import importlib.metadata
 import json
@@ -25,7 +25,6 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
-from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -202,7 +201,7 @@ def resample(audio, rate, target_rate=SAMPLE_RATE):
     """Polyphase resampling (its anti-aliasing filter cuts at the lower Nyquist frequency)."""
     if rate == target_rate:
         return np.asarray(audio, np.float32)
-    ratio = Fraction(target_rate, rate)
+    ratio = fractions.Fraction(target_rate, rate)
     return scipy.signal.resample_poly(audio, ratio.numerator, ratio.denominator).astype(np.float32)
 
 
@@ -267,7 +266,7 @@ def time_shift(audio, samples):
 
 def change_speed(audio, factor):
     """Played `factor` times faster, pitch moving with it (like tape, or sox's `speed`): shorter when factor > 1."""
-    ratio = Fraction(factor).limit_denominator(20)
+    ratio = fractions.Fraction(factor).limit_denominator(20)
     return scipy.signal.resample_poly(audio, ratio.denominator, ratio.numerator).astype(np.float32)
 
 
@@ -277,7 +276,8 @@ def colored_noise(kind, samples, rng):
         time = np.arange(samples) / SAMPLE_RATE
         fundamental = rng.choice([50.0, 60.0])
         noise = sum(
-            rng.uniform(0.2, 1.0) / harmonic * np.sin(2 * np.pi * fundamental * harmonic * time + rng.uniform(0, 2 * np.pi))
+            rng.uniform(0.2, 1.0) / harmonic
+            * np.sin(2 * np.pi * fundamental * harmonic * time + rng.uniform(0, 2 * np.pi))
             for harmonic in range(1, 8)
         )
         noise = noise + 0.05 * rng.standard_normal(samples)  # a real hum always comes with some hiss
@@ -408,9 +408,8 @@ def corpus_plan(seed, config):
     voice_rng = np.random.default_rng(SPLIT_SEED)
     espeak_voices = []
     for split_index, split in enumerate(SPLIT_NAMES):
-        voices = [
-            (accent, variant) for variant, name in split_of_variant.items() if name == split for accent in ESPEAK_ACCENTS
-        ]
+        variants = [variant for variant, name in split_of_variant.items() if name == split]
+        voices = [(accent, variant) for variant in variants for accent in ESPEAK_ACCENTS]
         if config.espeak_voices_per_split is not None:
             wanted = config.espeak_voices_per_split[split_index]
             voices = [voices[index] for index in sorted(voice_rng.choice(len(voices), wanted, replace=False))]
@@ -527,7 +526,10 @@ def _synthesize_rendering(task):
             commands.append(
                 f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {1 / rows[0]["speed"]:.4f}))))'
             )
-        commands += [f'(utt.save.wave (utt.synth (Utterance Text "{row["word"]}")) "{path}" \'riff)' for row, path in zip(rows, paths)]
+        commands += [
+            f'(utt.save.wave (utt.synth (Utterance Text "{row["word"]}")) "{path}" \'riff)'
+            for row, path in zip(rows, paths)
+        ]
         with tempfile.NamedTemporaryFile("w", suffix=".scm", delete=False) as script:
             script.write("\n".join(commands) + "\n")
         try:
@@ -536,10 +538,12 @@ def _synthesize_rendering(task):
             os.unlink(script.name)
     for row, path in zip(rows, paths):
         if engine == "espeak-ng":  # the fallback when the one-call cut failed
-            _run(["espeak-ng", "-v", name, "-s", str(int(row["speed"])), "-p", str(int(row["pitch"])), "-w", str(path), row["word"]])
+            speed, pitch = str(int(row["speed"])), str(int(row["pitch"]))
+            _run(["espeak-ng", "-v", name, "-s", speed, "-p", pitch, "-w", str(path), row["word"]])
         elif engine == "flite":
-            pitch = ["--setf", f"int_f0_target_mean={row['pitch']}"] if row["pitch"] else []
-            _run(["flite", "-voice", name, "--setf", f"duration_stretch={row['speed']}", *pitch, "-t", row["word"], "-o", str(path)])
+            settings = ["--setf", f"duration_stretch={row['speed']}"]
+            settings += ["--setf", f"int_f0_target_mean={row['pitch']}"] if row["pitch"] else []
+            _run(["flite", "-voice", name, *settings, "-t", row["word"], "-o", str(path)])
         _postprocess(read_wav(path), path)
     return len(rows), int(engine == "espeak-ng")
 
@@ -607,8 +611,9 @@ def build_corpus(seed=0, quick=False, cache_dir=".cache/speech_keywords", config
     manifest.to_csv(building / "manifest.csv", index=False)
     (building / "corpus.json").write_text(
         json.dumps(
-            {"seed": seed, "config": dataclasses.asdict(config), "version": CORPUS_VERSION, "packages": engine_versions(),
-             "espeak_renderings_synthesized_word_by_word": espeak_fallbacks, "clips": len(manifest)},
+            {"seed": seed, "config": dataclasses.asdict(config), "version": CORPUS_VERSION,
+             "packages": engine_versions(), "espeak_renderings_synthesized_word_by_word": espeak_fallbacks,
+             "clips": len(manifest)},
             indent=2,
         )  # fmt: skip
     )
@@ -635,10 +640,11 @@ def _silence_rows(directory, plan, seed, config):
         (directory / "wav" / split / "silence").mkdir(parents=True, exist_ok=True)
         for index in range(count):
             path = f"wav/{split}/silence/{index}.wav"
-            write_wav(directory / path, silence_clip(np.random.default_rng([seed, 11, split_index, index]), babble_clips))
+            rng = np.random.default_rng([seed, 11, split_index, index])
+            write_wav(directory / path, silence_clip(rng, babble_clips))
             rows.append({"path": path, "word": "", "label": SILENCE, "engine": "noise", "voice": f"noise:{split}",
-                         "speaker": f"noise:{split}", "split": split, "rendering": index, "base_speed": 0.0, "speed": 0.0,
-                         "pitch": 0.0})  # fmt: skip
+                         "speaker": f"noise:{split}", "split": split, "rendering": index, "base_speed": 0.0,
+                         "speed": 0.0, "pitch": 0.0})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -673,7 +679,10 @@ def _build_arrays(manifest_path, seed, config, processes):
     jobs = []  # (split, paths, clip seeds, labels, words, augmented)
     for split_index, split in enumerate(SPLIT_NAMES):
         rows = manifest[manifest["split"] == split]
-        copies = [(copy, True) for copy in range(config.augmented_train_copies)] if split == "train" else [(0, False), (0, True)]
+        if split == "train":
+            copies = [(copy, True) for copy in range(config.augmented_train_copies)]
+        else:
+            copies = [(0, False), (0, True)]
         for copy, augmented in copies:
             seeds = [[seed, 13, split_index, copy, int(index)] if augmented else None for index in rows.index]
             jobs.append((split, rows["path"].tolist(), seeds, rows["label"].tolist(), rows["word"].tolist(), augmented))
@@ -686,13 +695,15 @@ def _build_arrays(manifest_path, seed, config, processes):
     total = sum(len(job[1]) for job in jobs)
     pieces = [[] for _ in jobs]
     with _progress(None, total, "augmenting clips") as progress:
-        for owner, piece in zip(owners, _parallel_map(_augment_rows, tasks, processes, _set_babble_clips, (babble_clips,))):
+        pieces_in_order = _parallel_map(_augment_rows, tasks, processes, _set_babble_clips, (babble_clips,))
+        for owner, piece in zip(owners, pieces_in_order):
             pieces[owner].append(piece)
             progress.update(len(piece))
     for split in SPLIT_NAMES:
         mine = [index for index, job in enumerate(jobs) if job[0] == split]
         arrays[f"{split}_audio"] = np.concatenate([np.concatenate(pieces[index]) for index in mine])
-        arrays[f"{split}_labels"] = np.array([LABELS.index(label) for index in mine for label in jobs[index][3]], np.int32)
+        labels = [LABELS.index(label) for index in mine for label in jobs[index][3]]
+        arrays[f"{split}_labels"] = np.array(labels, np.int32)
         arrays[f"{split}_words"] = np.array([word for index in mine for word in jobs[index][4]])
         arrays[f"{split}_augmented"] = np.concatenate([np.full(len(jobs[index][1]), jobs[index][5]) for index in mine])
     return arrays
@@ -774,7 +785,9 @@ def load_spokennumbers():
 # keywords, `_silence_` (1 s cuts of background-noise recordings) and `_unknown_`. Our ten digits are among its 35
 # words but it folds them into its `_unknown_` with the other 15, so they cannot be told apart from it: its
 # `_unknown_` clips are mapped to ours, and no clip comes out labelled zero ... nine.
-SPEECH_COMMANDS_LABELS = ["down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes", "_silence_", "_unknown_"]
+SPEECH_COMMANDS_LABELS = [
+    "down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes", "_silence_", "_unknown_",
+]  # fmt: skip
 SPEECH_COMMANDS_MISSING_FROM_OURS = []  # every one of its labels has ours
 OURS_MISSING_FROM_SPEECH_COMMANDS = list(DIGIT_WORDS)
 
