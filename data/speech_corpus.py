@@ -555,8 +555,11 @@ def _parallel_map(function, tasks, processes, initializer=None, initargs=()):
             initializer(*initargs)
         yield from map(function, tasks)
         return
-    # spawn, not fork: the app may have started TensorFlow's threads before it asks for the data.
-    with multiprocessing.get_context("spawn").Pool(processes, initializer, initargs) as pool:
+    # fork, not spawn: a spawned worker first re-runs the caller's main script, and a script that loads the corpus
+    # without an `if __name__ == "__main__":` guard then builds the corpus again in every worker, each starting
+    # workers of its own (seen happen). The forked workers run only NumPy, SciPy and the engines, never TensorFlow,
+    # so TensorFlow's threads in the parent do not matter to them.
+    with multiprocessing.get_context("fork").Pool(processes, initializer, initargs) as pool:
         yield from pool.imap(function, tasks)
 
 
@@ -621,7 +624,23 @@ def build_corpus(seed=0, quick=False, cache_dir=".cache/speech_keywords", config
         building.rename(directory)
     except OSError:  # another process finished the same corpus first: the same seed and config, the same clips
         shutil.rmtree(building, ignore_errors=True)
+    _remove_abandoned_builds(directory)
     return manifest_path
+
+
+def _remove_abandoned_builds(directory):
+    """Deletes the partial folders of `directory` left by killed builds (their process is gone)."""
+    for partial in directory.parent.glob(f"{directory.name}.partial*"):
+        owner = partial.name.rpartition("-")[2]
+        if owner.isdigit():
+            try:
+                os.kill(int(owner), 0)
+                continue  # still building
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def _babble_clips(directory, manifest, seed, count=200):

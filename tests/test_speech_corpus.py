@@ -25,11 +25,11 @@ needs_engines = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def tiny_corpora(tmp_path_factory):
-    """Seed 0 built twice in separate caches, and seed 1: `{name: load_speech_keywords(...) result}`."""
+    """Seed 0 built twice in separate caches (in this process, then by two workers), and seed 1."""
     corpora = {}
-    for name, seed in (("seed0", 0), ("seed0_again", 0), ("seed1", 1)):
+    for name, seed, processes in (("seed0", 0, 1), ("seed0_again", 0, 2), ("seed1", 1, 1)):
         cache = tmp_path_factory.mktemp(name)
-        corpora[name] = speech_corpus.load_speech_keywords(seed=seed, cache_dir=cache, config=TINY, processes=1)
+        corpora[name] = speech_corpus.load_speech_keywords(seed=seed, cache_dir=cache, config=TINY, processes=processes)
     return corpora
 
 
