@@ -10,7 +10,8 @@ Three sources, one label set (`LABELS`: 20 keywords, `_silence_`, `_unknown_`), 
 - `load_speech_commands()`: Speech Commands through tensorflow_datasets (online; fails within seconds offline).
 
 Interface agreed with the app: the names above plus `KEYWORDS`, `SILENCE`, `UNKNOWN`, `SAMPLE_RATE`,
-`CLIP_SAMPLES`, `fit_to_clip()` and `CorpusConfig`.
+`CLIP_SAMPLES`, `fit_to_clip()` and `CorpusConfig`. A change to synthesis or augmentation bumps `CORPUS_VERSION`,
+so the next load rebuilds the cache (the default corpus in about 5 minutes on 2 cores, the quick one in 25 s).
 """
 
 import dataclasses
