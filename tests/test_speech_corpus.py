@@ -267,6 +267,26 @@ def test_missing_engines_without_root_say_what_to_install(monkeypatch):
         speech_corpus.ensure_engines()
 
 
+def test_as_root_missing_engines_are_installed_updating_the_package_list_only_when_install_fails(monkeypatch):
+    missing = [["flite"], []]  # before installing, after
+    commands = []
+
+    class Result:
+        def __init__(self, returncode):
+            self.returncode = returncode
+
+    def run(command, check=False, env=None):
+        commands.append(command)
+        return Result(1 if len(commands) == 1 else 0)  # the first install fails: a stale package list
+
+    monkeypatch.setattr(speech_corpus, "missing_engine_packages", lambda: missing.pop(0))
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(speech_corpus.subprocess, "run", run)
+    speech_corpus.ensure_engines()
+    install = ["apt-get", "install", "-y", "--no-install-recommends", "flite"]
+    assert commands == [install, ["apt-get", "update"], install]
+
+
 def test_corpus_config_key_changes_with_any_field():
     keys = {
         speech_corpus.CorpusConfig().key(),
