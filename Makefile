@@ -14,6 +14,8 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 # AAPL's 19 adjusted closes of 2022-12-01 to 2022-12-28, oldest first, from the bundled data.
 DEMO_PRICES := 147.88,147.38,146.20,142.50,140.53,142.24,141.75,144.07,145.05,142.79,136.10,134.12,131.99,131.92,135.06,131.85,131.48,129.65,125.67
+# Four words of test voices (never trained on) with silence between, for the keyword app's `listen`.
+DEMO_RECORDING := /tmp/rnn-suite-keywords.wav
 
 venv: $(INSTALLED) $(SPEECH_ENGINES)
 
@@ -35,17 +37,22 @@ demo: venv
 	$(PYTHON) -m apps.sentiment predict "A moving, beautifully acted film." "Dull, overlong and badly written." ""
 	$(PYTHON) -m apps.stock_forecast train --quick --reports-dir reports/quick
 	$(PYTHON) -m apps.stock_forecast predict "$(DEMO_PRICES)"
-	@echo "Exports (TF Serving layout): saved_models/sentiment/, saved_models/stock_forecast/"
-	@echo "Reports: reports/quick/sentiment/metrics.md, reports/quick/stock_forecast/metrics.md (and PNG plots)"
-	@echo "Full training: python -m apps.sentiment train, python -m apps.stock_forecast train (see README)"
-	@echo "Serving both exports on 127.0.0.1 (gRPC 8500, REST 8501), one REST and one gRPC request each:"
+	$(PYTHON) -m apps.speech_keywords train --quick --reports-dir reports/quick
+	$(PYTHON) -m apps.speech_keywords demo-recording $(DEMO_RECORDING) --quick
+	$(PYTHON) -m apps.speech_keywords listen $(DEMO_RECORDING) --threshold 0.3
+	@echo "(The --quick keyword model is a smoke test: expect wrong words above; the full train gets most right.)"
+	@echo "Exports (TF Serving layout): saved_models/sentiment/, saved_models/stock_forecast/, saved_models/speech_keywords/"
+	@echo "Reports: reports/quick/<app>/metrics.md for sentiment, stock_forecast, speech_keywords (and PNG plots)"
+	@echo "Full training: python -m apps.<app> train (see README)"
+	@echo "Serving every export on 127.0.0.1 (gRPC 8500, REST 8501), a few REST and gRPC requests:"
 	$(PYTHON) -m serving --model_config_file saved_models/models.config > /tmp/rnn-suite-serve.log 2>&1 & \
 	  server=$$!; trap "kill $$server" EXIT; \
 	  for attempt in $$(seq 60); do curl -sf localhost:8501/v1/models/stock_forecast > /dev/null && break; sleep 1; done; \
 	  $(PYTHON) -m serving.client sentiment "A moving, beautifully acted film." && \
 	  $(PYTHON) -m serving.client sentiment --grpc "Dull, overlong and badly written." && \
 	  $(PYTHON) -m serving.client stock_forecast "$(DEMO_PRICES)" && \
-	  $(PYTHON) -m serving.client stock_forecast --grpc "$(DEMO_PRICES)"
+	  $(PYTHON) -m serving.client stock_forecast --grpc "$(DEMO_PRICES)" && \
+	  $(PYTHON) -m serving.client speech_keywords --grpc $(DEMO_RECORDING)
 
 # The local TF-Serving-compatible server on every export in saved_models/ (Ctrl-C stops it).
 serve: venv
