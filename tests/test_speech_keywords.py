@@ -254,6 +254,16 @@ def test_predict_listen_and_demo_recording_verbs(trained_speech, tmp_path, capsy
         speech_keywords.read_wav(tmp_path / "missing.wav")
 
 
+def test_evaluate_and_export_verbs(trained_speech, tmp_path):
+    app, trained_path = speech_keywords.SpeechKeywordsApp(), trained_speech[1]
+    arguments = ["--quick", "--export-dir", str(trained_path / "saved_models"), "--runs-dir",
+                 str(trained_path / "runs"), "--reports-dir", str(tmp_path / "reports")]  # fmt: skip
+    assert 0 <= pipeline.main(app, ["evaluate", *arguments])["model"]["accuracy"] <= 1
+    version_dir = pipeline.main(app, ["export", *arguments])  # from runs/<app>/model.keras, checked and numbered
+    assert version_dir.name == "2"
+    assert sorted(tf.saved_model.load(str(version_dir)).signatures) == ["labels", "serving_default", "stream"]
+
+
 def test_listen_windows_are_the_whole_clip_answers(trained_speech):
     """Each 1 s window `detect` reads from its streams is what serving_default says about that window."""
     signatures = tf.saved_model.load(str(export_dir(trained_speech))).signatures
