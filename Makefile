@@ -5,6 +5,7 @@ PYTHON_BASE ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+SPEECH_ENGINES := $(VENV)/.speech-engines
 export PYTHONPATH := $(CURDIR)
 # TensorFlow's C++ logs (CUDA probes on CPU machines) are noise here.
 export TF_CPP_MIN_LOG_LEVEL ?= 3
@@ -13,8 +14,10 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 # AAPL's 19 adjusted closes of 2022-12-01 to 2022-12-28, oldest first, from the bundled data.
 DEMO_PRICES := 147.88,147.38,146.20,142.50,140.53,142.24,141.75,144.07,145.05,142.79,136.10,134.12,131.99,131.92,135.06,131.85,131.48,129.65,125.67
+# Four words of test voices (never trained on) with silence between, for the keyword app's `listen`.
+DEMO_RECORDING := /tmp/rnn-suite-keywords.wav
 
-venv: $(INSTALLED)
+venv: $(INSTALLED) $(SPEECH_ENGINES)
 
 $(INSTALLED): requirements.txt
 	test -x $(PYTHON) || $(PYTHON_BASE) -m venv $(VENV)
@@ -22,10 +25,16 @@ $(INSTALLED): requirements.txt
 	$(PYTHON) -m pip install --quiet -r requirements.txt
 	touch $@
 
+# The speech app synthesizes its corpus with Debian's espeak-ng, flite and festival: apt-get installs them when
+# make runs as root and they are missing; otherwise this prints the command and the speech tests skip. The stamp
+# is written only once they are all there, so a later run as root still installs them.
+$(SPEECH_ENGINES): $(INSTALLED)
+	$(PYTHON) -m data.speech_corpus install-engines --stamp $@
+
 # A phrase of the test book Ruth (1:16) and two sentences the Bible never says.
 DEMO_ENGLISH := "Where you go, I will go; and where you stay, I will stay." "The children went to the city in the morning." "My brother loves his wife."
 
-# The main job: the apps trained with --quick, exported, and asked a few raw questions.
+# The main job: every app trained with --quick, exported, and asked a few raw questions.
 demo: venv
 	$(PYTHON) -m apps.sentiment train --quick --reports-dir reports/quick
 	$(PYTHON) -m apps.sentiment predict "A moving, beautifully acted film." "Dull, overlong and badly written." ""
@@ -33,19 +42,24 @@ demo: venv
 	$(PYTHON) -m apps.stock_forecast predict "$(DEMO_PRICES)"
 	$(PYTHON) -m apps.translation train --quick --reports-dir reports/quick
 	$(PYTHON) -m apps.translation predict $(DEMO_ENGLISH) ""
-	@echo "Exports (TF Serving layout): saved_models/sentiment/, saved_models/stock_forecast/, saved_models/translation/"
-	@echo "Reports: reports/quick/<app>/metrics.md (and PNG plots). The quick models are smoke tests, not translators."
-	@echo "Full training: python -m apps.<app> train, for sentiment, stock_forecast and translation (see README)"
-	@echo "Serving the exports on 127.0.0.1 (gRPC 8500, REST 8501), REST and gRPC requests to each app:"
+	$(PYTHON) -m apps.speech_keywords train --quick --reports-dir reports/quick
+	$(PYTHON) -m apps.speech_keywords demo-recording $(DEMO_RECORDING) --quick
+	$(PYTHON) -m apps.speech_keywords listen $(DEMO_RECORDING) --threshold 0.3
+	@echo "(The --quick models are smoke tests: expect poor translations and wrong words above; see the README for full runs.)"
+	@echo "Exports (TF Serving layout): saved_models/<app>/ for sentiment, stock_forecast, translation, speech_keywords"
+	@echo "Reports: reports/quick/<app>/metrics.md (and PNG plots)"
+	@echo "Full training: python -m apps.<app> train (see README)"
+	@echo "Serving every export on 127.0.0.1 (gRPC 8500, REST 8501), REST and gRPC requests to each app:"
 	$(PYTHON) -m serving --model_config_file saved_models/models.config > /tmp/rnn-suite-serve.log 2>&1 & \
 	  server=$$!; trap "kill $$server" EXIT; \
-	  for attempt in $$(seq 60); do curl -sf localhost:8501/v1/models/stock_forecast > /dev/null && curl -sf localhost:8501/v1/models/translation > /dev/null && break; sleep 1; done; \
+	  for attempt in $$(seq 60); do curl -sf localhost:8501/v1/models/stock_forecast > /dev/null && curl -sf localhost:8501/v1/models/translation > /dev/null && curl -sf localhost:8501/v1/models/speech_keywords > /dev/null && break; sleep 1; done; \
 	  $(PYTHON) -m serving.client sentiment "A moving, beautifully acted film." && \
 	  $(PYTHON) -m serving.client sentiment --grpc "Dull, overlong and badly written." && \
 	  $(PYTHON) -m serving.client stock_forecast "$(DEMO_PRICES)" && \
 	  $(PYTHON) -m serving.client stock_forecast --grpc "$(DEMO_PRICES)" && \
 	  $(PYTHON) -m serving.client translation $(DEMO_ENGLISH) && \
-	  $(PYTHON) -m serving.client translation --grpc "Love one another."
+	  $(PYTHON) -m serving.client translation --grpc "Love one another." && \
+	  $(PYTHON) -m serving.client speech_keywords --grpc $(DEMO_RECORDING)
 
 # The local TF-Serving-compatible server on every export in saved_models/ (Ctrl-C stops it).
 serve: venv

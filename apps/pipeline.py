@@ -8,6 +8,7 @@ baseline, plots); `main(app)` gives it the same command line as every other app:
     python -m apps.<app> evaluate  [--version N]      the latest (or given) export, on the test split
     python -m apps.<app> predict   VALUE ... | --file FILE
     python -m apps.<app> export                       the last trained model, as a new version
+    python -m apps.<app> <extra verb> ...             an app's own verbs, from `App.extra_verbs()`
 """
 
 import argparse
@@ -61,6 +62,11 @@ class App:
         distribution scope."""
         raise NotImplementedError
 
+    def serving_resources(self, model, config):
+        """Trackables the endpoints use besides the model's variables (a lookup table read from an asset
+        file, say); the export tracks them so that they are saved. Called before `serving_endpoints`."""
+        return []
+
     def serving_endpoints(self, model, config):
         """`{signature name: (function, [tf.TensorSpec named as the function's arguments])}`; the function
         takes raw inputs and returns a dict of named outputs. Must include "serving_default"."""
@@ -89,6 +95,11 @@ class App:
     def format_outputs(self, inputs, outputs):
         """Predictions as friendly text."""
         raise NotImplementedError
+
+    def extra_verbs(self):
+        """The app's own command-line verbs, `{name: (help, add_arguments(parser), run(config, arguments))}`.
+        Each gets the common flags too; `run`'s return value is `main`'s."""
+        return {}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -262,6 +273,8 @@ def train(app, config):
 def build_archive(app, model, config):
     archive = keras.export.ExportArchive()
     archive.track(model)
+    for resource in app.serving_resources(model, config):
+        archive.track(resource)
     endpoints = app.serving_endpoints(model, config)
     if SERVING_SIGNATURE not in endpoints:
         raise ValueError(f"{app.name} must export a {SERVING_SIGNATURE!r} signature. Received: {sorted(endpoints)}")
@@ -453,11 +466,13 @@ def plot_learning_curves(history_path, path):
 def build_parser(app):
     parser = argparse.ArgumentParser(prog=f"python -m apps.{app.name}", description=app.__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
+    extra_verbs = app.extra_verbs()
     for verb, help_text in (
         ("train", "train with the default config, export, evaluate on the test split, write the report"),
         ("evaluate", "evaluate an export on the test split and write the report"),
         ("predict", "predict raw inputs given on the command line or in a file"),
         ("export", "export the last trained model as a new version"),
+        *((name, help_text) for name, (help_text, _, _) in extra_verbs.items()),
     ):
         sub = verbs.add_parser(verb, help=help_text)
         sub.add_argument("--quick", action="store_true", default=None, help="smoke profile, about a minute")
@@ -471,11 +486,13 @@ def build_parser(app):
         sub.add_argument("--distribute", choices=DISTRIBUTE_CHOICES)
         sub.add_argument("--time-budget-minutes", dest="time_budget_minutes", type=float,
                          help="stop training before an epoch that would end past this many minutes (0: no limit)")
-        if verb in ("evaluate", "predict"):
+        if verb in ("evaluate", "predict") or verb in extra_verbs:
             sub.add_argument("--version", type=int, help="export version (default: the latest)")
         if verb == "predict":
             sub.add_argument("values", nargs="*", help="raw inputs")
             sub.add_argument("--file", help="a file with one raw input per line")
+        if verb in extra_verbs:
+            extra_verbs[verb][1](sub)
         app.add_arguments(sub)
     return parser
 
@@ -494,6 +511,9 @@ def config_from_arguments(app, arguments):
 def main(app, argv=None):
     arguments = build_parser(app).parse_args(argv)
     config = config_from_arguments(app, arguments)
+    extra_verbs = app.extra_verbs()
+    if arguments.verb in extra_verbs:
+        return extra_verbs[arguments.verb][2](config, arguments)
     if arguments.verb == "train":
         return train(app, config)
     if arguments.verb == "evaluate":

@@ -23,6 +23,10 @@ CONTRACTS = {
         "inputs": {"text": tf.string},  # [batch]: English text
         "outputs": {"translation": tf.string},  # [batch]: Spanish, detokenized; "" for an empty input
     },
+    "speech_keywords": {
+        "inputs": {"audio": tf.float32},  # [batch, samples]: 16 kHz mono in [-1, 1], any length (1 s is used)
+        "outputs": {"label": tf.string, "probabilities": tf.float32},  # [batch], [batch, 22]
+    },
 }
 
 

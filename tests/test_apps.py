@@ -44,7 +44,7 @@ def train_once(name, tmp_path_factory):
     """Each app trained once per test session with --quick, in-process, into its own folders."""
     if name not in TRAINED:
         tmp_path = tmp_path_factory.mktemp(name)
-        app = APPS[name] if name in APPS else load_app(name)
+        app = APPS[name] if name in APPS else load_app(name)  # apps with tests of their own, e.g. speech_keywords
         TRAINED[name] = (name, tmp_path, pipeline.main(app, ["train", "--quick", *folders(tmp_path)]))
     return TRAINED[name]
 

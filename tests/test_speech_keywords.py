@@ -1,0 +1,277 @@
+"""The speech keyword app: features against a NumPy log-mel, quick training end to end, the export's three
+signatures in a fresh process, streaming against the whole clip, odd and bad audio, and the CLI verbs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from apps import pipeline, speech_keywords
+from apps.speech_keywords import CLIP_SAMPLES, LABELS, SAMPLE_RATE
+from tests.test_apps import folders, train_once
+
+NAME = "speech_keywords"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# An independent log-mel in NumPy, written from the definitions
+# ---------------------------------------------------------------------------------------------------------
+
+
+def hertz_to_mel(hertz):
+    return 1127.0 * np.log1p(np.asarray(hertz, np.float64) / 700.0)
+
+
+def mel_weights(bands, bins, sample_rate, lower_hertz, upper_hertz):
+    """Triangles evenly spaced on the mel scale, over the bins' centre frequencies; the DC bin in none."""
+    bin_mels = hertz_to_mel(np.linspace(0.0, sample_rate / 2, bins))[:, None]
+    edges = np.linspace(hertz_to_mel(lower_hertz), hertz_to_mel(upper_hertz), bands + 2)
+    left, centre, right = edges[:-2], edges[1:-1], edges[2:]
+    weights = np.maximum(0.0, np.minimum((bin_mels - left) / (centre - left), (right - bin_mels) / (right - centre)))
+    weights[0] = 0.0
+    return weights
+
+
+def numpy_log_mel(audio, mean=None, std=None):
+    frame_length, frame_step, fft_length = 400, 160, 512
+    count = max(0, 1 + (len(audio) - frame_length) // frame_step)
+    frames = np.stack([audio[index * frame_step : index * frame_step + frame_length] for index in range(count)])
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(frame_length) / frame_length)  # periodic Hann
+    magnitudes = np.abs(np.fft.rfft(frames.astype(np.float64) * window, n=fft_length))
+    log_mel = np.log(magnitudes @ mel_weights(40, fft_length // 2 + 1, 16000, 20.0, 7600.0) + 1e-2)
+    if mean is not None:
+        log_mel = (log_mel - np.asarray(mean)) / np.asarray(std)
+    return log_mel
+
+
+def assert_close_log_mel(ours, reference):
+    """Unnormalized log-mel frames agree to 1e-4 where the band's energy is well above the log offset (mel
+    energy > 1), and to 1e-3 near the floor, where float32 FFT round-off (about 1e-7 of a frame's peak
+    magnitude) is a visible fraction of the 1e-2 offset."""
+    difference = np.abs(ours - reference)
+    assert difference.max() < 1e-3, difference.max()
+    assert difference.max(where=reference > 0, initial=0.0) < 1e-4
+
+
+def test_features_match_a_numpy_log_mel():
+    rng = np.random.default_rng(0)
+    time = np.arange(CLIP_SAMPLES) / SAMPLE_RATE
+    chirp = 0.5 * np.sin(2 * np.pi * (100 + 3000 * time) * time)
+    audio = np.stack([chirp, rng.normal(0, 0.05, CLIP_SAMPLES), np.zeros(CLIP_SAMPLES)]).astype(np.float32)
+    mean, std = rng.normal(0, 1, 40), rng.uniform(0.5, 2, 40)
+    plain = speech_keywords.LogMelSpectrogram()(tf.constant(audio)).numpy()
+    normalized = speech_keywords.LogMelSpectrogram(mean, std)(tf.constant(audio)).numpy()
+    assert plain.shape == normalized.shape == (3, 98, 40)
+    for row in range(3):
+        reference = numpy_log_mel(audio[row])
+        assert_close_log_mel(plain[row], reference)
+        assert_close_log_mel(normalized[row] * std + mean, reference)
+        np.testing.assert_allclose(normalized[row], numpy_log_mel(audio[row], mean, std), atol=1e-3 / std.min())
+    # Any length: 25 ms gives one frame, anything shorter none.
+    assert speech_keywords.LogMelSpectrogram()(tf.zeros((2, 399))).shape == (2, 0, 40)
+    assert_close_log_mel(speech_keywords.LogMelSpectrogram()(tf.constant(audio[:1, :560])).numpy()[0],
+                         numpy_log_mel(audio[0, :560]))
+
+
+def test_loudest_second_and_padding():
+    rng = np.random.default_rng(1)
+    long = rng.normal(0, 0.001, (2, 5 * SAMPLE_RATE)).astype(np.float32)
+    long[0, 36000:44000] = 0.5  # a loud half second at 2.25-2.75 s
+    crops = speech_keywords.loudest_second(tf.constant(long)).numpy()
+    assert crops.shape == (2, CLIP_SAMPLES)
+    assert np.sum(crops[0] == 0.5) == 8000  # the whole burst is inside the chosen second
+    short = np.arange(1, 6001, dtype=np.float32)[None, :]
+    padded = speech_keywords.loudest_second(tf.constant(short)).numpy()[0]
+    np.testing.assert_array_equal(padded[5000:11000], short[0])  # centred between zeros
+    assert not padded[:5000].any() and not padded[11000:].any()
+    np.testing.assert_array_equal(speech_keywords.loudest_second(tf.constant(long[:, :CLIP_SAMPLES])).numpy(),
+                                  long[:, :CLIP_SAMPLES])  # fmt: skip
+
+
+def test_stacked_frames_and_config_errors():
+    frames = tf.reshape(tf.range(2 * 5 * 3, dtype=tf.float32), (2, 5, 3))
+    stacked = speech_keywords.StackFrames(2)(frames).numpy()
+    assert stacked.shape == (2, 2, 6)
+    np.testing.assert_array_equal(stacked[1, 1], np.r_[frames[1, 2], frames[1, 3]])
+    with pytest.raises(ValueError, match="Received: cell='rnn'"):
+        speech_keywords.SpeechConfig(cell="rnn")
+    with pytest.raises(ValueError, match="Received: count=0"):
+        speech_keywords.StackFrames(0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The trained export
+# ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def trained_speech(tmp_path_factory):
+    return train_once(NAME, tmp_path_factory)
+
+
+def export_dir(trained):
+    return trained[1] / "saved_models" / NAME / "1"
+
+
+def test_train_quick_reports_accuracy_false_accepts_and_human_digits(trained_speech):
+    _, tmp_path, report = trained_speech
+    model = report["model"]
+    for name in ("accuracy", "false_accept_unknown", "false_accept_silence", "spokennumbers_accuracy"):
+        assert 0.0 <= model[name] <= 1.0, name
+    assert len(model["spokennumbers_predictions"]) == 10
+    assert {"majority class", "logistic regression on mean+std log-mel"} <= set(report["baselines"])
+    saved = json.loads((tmp_path / "reports" / NAME / "metrics.json").read_text())
+    assert any(path.endswith("confusion_matrix.png") for path in saved["plots"])
+    assert (export_dir(trained_speech) / "assets" / "labels.txt").read_text().split() == list(LABELS)
+
+
+def test_export_in_a_fresh_process_classifies_any_length(trained_speech):
+    script = f"""
+import json, sys, numpy as np, tensorflow as tf
+loaded = tf.saved_model.load({str(export_dir(trained_speech))!r})
+signatures = loaded.signatures
+found = {{"names": sorted(signatures)}}
+for name, signature in signatures.items():
+    found[name] = {{
+        "inputs": {{key: spec.dtype.name for key, spec in signature.structured_input_signature[1].items()}},
+        "outputs": {{key: spec.dtype.name for key, spec in signature.structured_outputs.items()}},
+    }}
+rng = np.random.default_rng(0)
+shapes = []
+for batch, samples in ((1, 8000), (3, 16000), (2, 48000), (2, 0)):
+    outputs = signatures["serving_default"](audio=tf.constant(rng.normal(0, 0.1, (batch, samples)), tf.float32))
+    shapes.append({{key: list(value.shape) for key, value in outputs.items()}})
+    assert np.allclose(outputs["probabilities"].numpy().sum(axis=1), 1.0, atol=1e-5)
+found["shapes"] = shapes
+found["label_names"] = [label.decode() for label in signatures["labels"]()["labels"].numpy()]
+assert "rnn_suite" not in sys.modules and "layers" not in sys.modules and "apps" not in sys.modules
+print(json.dumps(found))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}, cwd=trained_speech[1],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["names"] == ["labels", "serving_default", "stream"]
+    assert found["serving_default"] == {"inputs": {"audio": "float32"},
+                                        "outputs": {"label": "string", "probabilities": "float32"}}  # fmt: skip
+    assert found["stream"] == {
+        "inputs": {"audio": "float32", "pending": "float32", "state": "float32"},
+        "outputs": {"label": "string", "probabilities": "float32", "pending": "float32", "state": "float32"},
+    }
+    assert found["labels"] == {"inputs": {}, "outputs": {"labels": "string"}}
+    assert found["label_names"] == list(LABELS)
+    for batch, shapes in zip((1, 3, 2, 2), found["shapes"]):
+        assert shapes == {"label": [batch], "probabilities": [batch, len(LABELS)]}
+
+
+def stream_through(signature, audio, chunk):
+    pending = np.zeros((len(audio), 0), np.float32)
+    state = np.zeros((len(audio), 0), np.float32)
+    for begin in range(0, audio.shape[1], chunk):
+        piece = audio[:, begin : begin + chunk]
+        outputs = signature(audio=tf.constant(piece), pending=tf.constant(pending), state=tf.constant(state))
+        pending, state = outputs["pending"].numpy(), outputs["state"].numpy()
+    return outputs
+
+
+def test_streaming_in_chunks_matches_the_whole_clip(trained_speech):
+    signatures = tf.saved_model.load(str(export_dir(trained_speech))).signatures
+    audio = np.random.default_rng(2).normal(0, 0.1, (3, CLIP_SAMPLES)).astype(np.float32)
+    audio[0, 4000:9000] *= 5  # something louder in the middle
+    whole = signatures["serving_default"](audio=tf.constant(audio))
+    for chunk in (1600, 480, 37, CLIP_SAMPLES):
+        streamed = stream_through(signatures["stream"], audio, chunk)
+        np.testing.assert_allclose(streamed["probabilities"].numpy(), whole["probabilities"].numpy(), atol=1e-4)
+        np.testing.assert_array_equal(streamed["label"].numpy(), whole["label"].numpy())
+        assert streamed["pending"].shape == (3, CLIP_SAMPLES - 98 * 160)  # 98 frames used, 20 ms pending
+    first = signatures["stream"](audio=tf.zeros((2, 100)), pending=tf.zeros((2, 0)), state=tf.zeros((2, 0)))
+    assert first["pending"].shape == (2, 100)  # under one frame: nothing consumed, state unchanged (zeros)
+    assert not first["state"].numpy().any()
+
+
+@pytest.mark.parametrize(
+    "audio",
+    [
+        np.zeros((2, CLIP_SAMPLES)),  # silence
+        np.sign(np.sin(np.arange(CLIP_SAMPLES) / 5.0))[None, :] * 1.0,  # a fully clipped square wave
+        np.full((1, CLIP_SAMPLES), 7.0),  # beyond [-1, 1]: clipped
+        np.zeros((2, 0)),  # empty clips: silence
+        np.zeros((0, CLIP_SAMPLES)),  # an empty batch
+        np.random.default_rng(3).normal(0, 0.1, (1, 120 * SAMPLE_RATE)),  # two minutes
+    ],
+    ids=["silence", "clipping", "out_of_range", "empty_clips", "empty_batch", "very_long"],
+)
+def test_odd_audio_gets_an_answer(trained_speech, audio):
+    signature = tf.saved_model.load(str(export_dir(trained_speech))).signatures["serving_default"]
+    outputs = signature(audio=tf.constant(audio, tf.float32))
+    assert outputs["label"].shape == (len(audio),)
+    assert np.all(np.isfinite(outputs["probabilities"].numpy()))
+    assert set(outputs["label"].numpy()) <= {label.encode() for label in LABELS}
+
+
+def test_bad_audio_gives_clear_errors(trained_speech):
+    signatures = tf.saved_model.load(str(export_dir(trained_speech))).signatures
+    nan = np.zeros((1, CLIP_SAMPLES), np.float32)
+    nan[0, 100] = np.nan
+    with pytest.raises(tf.errors.InvalidArgumentError, match="audio must not hold NaN"):
+        signatures["serving_default"](audio=tf.constant(nan))
+    for shape in [(CLIP_SAMPLES,), (1, 2, CLIP_SAMPLES), ()]:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"audio must have rank 2: \[batch, samples\]"):
+            signatures["serving_default"](audio=tf.zeros(shape))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="state must have rank 2"):
+        signatures["stream"](audio=tf.zeros((1, 1600)), pending=tf.zeros((1, 0)), state=tf.zeros((5,)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="state must have 0 columns"):
+        signatures["stream"](audio=tf.zeros((1, 1600)), pending=tf.zeros((1, 0)), state=tf.zeros((1, 5)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="audio must not hold NaN"):
+        signatures["stream"](audio=tf.constant(nan), pending=tf.zeros((1, 0)), state=tf.zeros((1, 0)))
+
+
+def test_predict_listen_and_demo_recording_verbs(trained_speech, tmp_path, capsys):
+    from data import speech_corpus
+
+    _, trained_path, _ = trained_speech
+    recording = tmp_path / "demo.wav"
+    truth = pipeline.main(speech_keywords.SpeechKeywordsApp(),
+                          ["demo-recording", str(recording), "--quick", "--words", "yes", "two", *folders(trained_path)])  # fmt: skip
+    assert [word for _, word in truth] == ["yes", "two"]
+    audio = speech_corpus.read_wav(recording)
+    assert len(audio) == 2 * CLIP_SAMPLES + 3 * int(0.8 * SAMPLE_RATE)
+    detections = pipeline.main(speech_keywords.SpeechKeywordsApp(),
+                               ["listen", str(recording), "--threshold", "0", *folders(trained_path)])  # fmt: skip
+    assert "keyword(s)" in capsys.readouterr().out
+    assert all(0 <= seconds <= len(audio) / SAMPLE_RATE + 1 for seconds, _, _ in detections)
+    short = tmp_path / "short.wav"
+    speech_corpus.write_wav(short, audio[:9000])
+    outputs = pipeline.main(speech_keywords.SpeechKeywordsApp(), ["predict", str(recording), str(short), *folders(trained_path)])
+    assert outputs["label"].shape == (2,) and "clip 2:" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="Could not read a WAV file"):
+        speech_keywords.read_wav(tmp_path / "missing.wav")
+
+
+def test_evaluate_and_export_verbs(trained_speech, tmp_path):
+    app, trained_path = speech_keywords.SpeechKeywordsApp(), trained_speech[1]
+    arguments = ["--quick", "--export-dir", str(trained_path / "saved_models"), "--runs-dir",
+                 str(trained_path / "runs"), "--reports-dir", str(tmp_path / "reports")]  # fmt: skip
+    assert 0 <= pipeline.main(app, ["evaluate", *arguments])["model"]["accuracy"] <= 1
+    version_dir = pipeline.main(app, ["export", *arguments])  # from runs/<app>/model.keras, checked and numbered
+    assert version_dir.name == "2"
+    assert sorted(tf.saved_model.load(str(version_dir)).signatures) == ["labels", "serving_default", "stream"]
+
+
+def test_listen_windows_are_the_whole_clip_answers(trained_speech):
+    """Each 1 s window `detect` reads from its streams is what serving_default says about that window."""
+    signatures = tf.saved_model.load(str(export_dir(trained_speech))).signatures
+    audio = np.random.default_rng(4).normal(0, 0.05, 3 * SAMPLE_RATE).astype(np.float32)
+    windows = speech_keywords.stream_windows(signatures["stream"], audio, hop_ms=500)
+    assert [round(centre, 2) for centre, _ in windows[:3]] == [0.5, 1.0, 1.5]
+    padded = np.concatenate([audio, np.zeros(CLIP_SAMPLES, np.float32)])
+    for centre, probabilities in windows:
+        begin = int(round((centre - 0.5) * SAMPLE_RATE))
+        whole = signatures["serving_default"](audio=tf.constant(padded[None, begin : begin + CLIP_SAMPLES]))
+        np.testing.assert_allclose(probabilities, whole["probabilities"].numpy()[0], atol=1e-4)
