@@ -37,6 +37,17 @@ def run_app(name, arguments, environment=None, **kwargs):
     )  # fmt: skip
 
 
+def run_without_our_code(script, cwd):
+    """Runs `script` in a fresh Python with none of this project on its path (as TF Serving would load an
+    export) and returns the JSON it printed last."""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}, cwd=cwd,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 TRAINED = {}
 
 
@@ -99,12 +110,7 @@ for batch in (1, 4):
 assert "rnn_suite" not in sys.modules and "layers" not in sys.modules
 print(json.dumps({{"inputs": inputs, "outputs": outputs, "shapes": results}}))
 """
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}, cwd=tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    found = run_without_our_code(script, tmp_path)
     assert found["inputs"] == {key: dtype.name for key, dtype in contract["inputs"].items()}
     assert found["outputs"] == {key: dtype.name for key, dtype in contract["outputs"].items()}
     for batch, shapes in zip((1, 4), found["shapes"]):

@@ -2,10 +2,6 @@
 graph, beam search against exhaustive search, and the quick-trained export in a fresh process."""
 
 import itertools
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +10,7 @@ import tensorflow as tf
 from apps import pipeline, translation
 from apps.translation import END, START, Translator
 from serving.contracts import CONTRACTS
-from tests.test_apps import folders, train_once
+from tests.test_apps import folders, run_without_our_code, train_once
 
 SIGNATURES = {"serving_default", "translate_greedy", "translate_with_attention"}
 
@@ -179,12 +175,7 @@ out["single"] = loaded.signatures["serving_default"](text=tf.constant(texts[:1])
 assert "rnn_suite" not in sys.modules and "layers" not in sys.modules
 print(json.dumps(out))
 """
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}, cwd=tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    found = run_without_our_code(script, tmp_path)
     assert SIGNATURES <= set(found)
     assert found["serving_default"] == {"translation": [[6], "string"]}
     assert {key: value[1] for key, value in found["translate_with_attention"].items()} == {
