@@ -51,7 +51,6 @@ class Config:
             raise ValueError(
                 f"`distribute` must be one of {DISTRIBUTE_CHOICES}. Received: distribute={self.distribute!r}"
             )
-
         if isinstance(self.time_budget_minutes, bool) or not isinstance(self.time_budget_minutes, (int, float)) or (
             self.time_budget_minutes < 0
         ):

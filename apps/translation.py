@@ -466,6 +466,21 @@ class TranslationApp(pipeline.App):
 
     def __init__(self):
         self._vocabularies = None
+        self._signatures = self._test_translations = (None, None)  # (export path, value), see below
+
+    def export_signatures(self, path):
+        """The export's signatures, loaded once per export for evaluation and plots."""
+        if self._signatures[0] != path:
+            self._signatures = (path, tf.saved_model.load(str(path)).signatures)
+        return self._signatures[1]
+
+    def test_translations(self, data, predict):
+        """`serving_default`'s translations of the test split, computed once per export: the metrics and
+        the samples both need them, and beam search over the test books takes a while."""
+        if self._test_translations[0] != predict.path:
+            signature = self.export_signatures(predict.path)["serving_default"]
+            self._test_translations = (predict.path, translate_with(signature, data["test"][0]))
+        return self._test_translations[1]
 
     def add_arguments(self, parser):
         parser.add_argument("--no-attention", dest="attention", action="store_const", const=False, default=None,
@@ -532,7 +547,7 @@ class TranslationApp(pipeline.App):
     def build_model(self, config, data):
         source_vocabulary, target_vocabulary, display = self.vocabularies(config, data)
         model = Translator(
-            source_vocabulary[:],
+            source_vocabulary,
             target_vocabulary,
             display,
             embedding_dim=config.embedding_dim,
@@ -584,12 +599,10 @@ class TranslationApp(pipeline.App):
         from apps import translation_metrics
 
         english, spanish = data["test"]
-        signatures = tf.saved_model.load(str(predict.path)).signatures
-        metrics = {}
-        for decoding, signature in (("beam", "serving_default"), ("greedy", "translate_greedy")):
-            translations = translate_with(signatures[signature], english)
-            for name, value in translation_metrics.corpus_scores(translations, spanish).items():
-                metrics[name if decoding == "beam" else f"{name}_greedy"] = value
+        metrics = translation_metrics.corpus_scores(self.test_translations(data, predict), spanish)
+        greedy = translate_with(self.export_signatures(predict.path)["translate_greedy"], english)
+        for name, value in translation_metrics.corpus_scores(greedy, spanish).items():
+            metrics[f"{name}_greedy"] = value
         metrics["beam_width"] = config.beam_width
         metrics["attention"] = config.attention
         for split in ("train", "validation", "test"):
@@ -614,11 +627,10 @@ class TranslationApp(pipeline.App):
         from apps import translation_metrics
 
         english, spanish = data["test"]
-        signature = tf.saved_model.load(str(predict.path)).signatures["translate_with_attention"]
-        translations = translate_with(tf.saved_model.load(str(predict.path)).signatures["serving_default"], english)
+        translations = self.test_translations(data, predict)
         scores = translation_metrics.sentence_bleu_scores(translations, spanish)
         path = write_samples(report_dir / "samples.md", english, spanish, translations, scores, data.get("test_refs"), config.seed)
-        unseen = translate_with(tf.saved_model.load(str(predict.path)).signatures["serving_default"], UNSEEN_SENTENCES)
+        unseen = translate_with(self.export_signatures(predict.path)["serving_default"], UNSEEN_SENTENCES)
         with path.open("a") as file:
             file.write("## Sentences the Bible never says (no reference)\n\n")
             file.writelines(f"- {source}\n  - **ours**: {target}\n" for source, target in zip(UNSEEN_SENTENCES, unseen))
@@ -628,6 +640,7 @@ class TranslationApp(pipeline.App):
         chosen = [int(order[-1]), int(order[len(order) // 2])] + [
             int(index) for index in np.random.default_rng(config.seed).choice(len(english), 2, replace=False)
         ]
+        signature = self.export_signatures(predict.path)["translate_with_attention"]
         return [plot_attention(signature, [english[index] for index in chosen], report_dir / "attention.png")]
 
     def parse_inputs(self, values):
