@@ -2,9 +2,6 @@
 signatures in a fresh process, streaming against the whole clip, odd and bad audio, and the CLI verbs."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,7 +9,7 @@ import tensorflow as tf
 
 from apps import pipeline, speech_keywords
 from apps.speech_keywords import CLIP_SAMPLES, LABELS, SAMPLE_RATE
-from tests.test_apps import folders, train_once
+from tests.test_apps import folders, run_without_our_code, train_once
 
 NAME = "speech_keywords"
 
@@ -151,12 +148,7 @@ found["label_names"] = [label.decode() for label in signatures["labels"]()["labe
 assert "rnn_suite" not in sys.modules and "layers" not in sys.modules and "apps" not in sys.modules
 print(json.dumps(found))
 """
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}, cwd=trained_speech[1],
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    found = run_without_our_code(script, trained_speech[1])
     assert found["names"] == ["labels", "serving_default", "stream"]
     assert found["serving_default"] == {"inputs": {"audio": "float32"},
                                         "outputs": {"label": "string", "probabilities": "float32"}}  # fmt: skip
