@@ -100,6 +100,12 @@ def split_words(text, lowercase=True):
     return tf.strings.split(tf.strings.strip(text))
 
 
+def word_lookup(vocabulary, name=None):
+    """Words -> ids: 0 is padding, 1 the unknown word, then `vocabulary` in order (so `[START]` is 2 and
+    `[END]` 3 when the vocabulary starts with them). The training data and the model both use this."""
+    return keras.layers.StringLookup(vocabulary=vocabulary, mask_token=PAD, oov_token=UNKNOWN, name=name)
+
+
 def build_vocabulary(texts, size, reserved=()):
     """The `size` most frequent lowercased tokens (ties broken alphabetically), after `reserved`, and for
     each the spelling most often seen in `texts` ("Dios", "Jehová"), which the output shows."""
@@ -182,12 +188,8 @@ class Translator(keras.Model):
         self.max_source_tokens, self.max_output_tokens = max_source_tokens, max_output_tokens
         self.length_penalty = length_penalty
 
-        self.source_lookup = keras.layers.StringLookup(
-            vocabulary=self.source_vocabulary, mask_token=PAD, oov_token=UNKNOWN, name="source_lookup"
-        )
-        self.target_lookup = keras.layers.StringLookup(
-            vocabulary=self.target_vocabulary, mask_token=PAD, oov_token=UNKNOWN, name="target_lookup"
-        )
+        self.source_lookup = word_lookup(self.source_vocabulary, name="source_lookup")
+        self.target_lookup = word_lookup(self.target_vocabulary, name="target_lookup")
         self.source_embedding = keras.layers.Embedding(len(self.source_vocabulary) + 2, embedding_dim, name="source_embedding")
         self.target_embedding = keras.layers.Embedding(len(self.target_vocabulary) + 2, embedding_dim, name="target_embedding")
         layer = CELLS[cell]
@@ -515,8 +517,7 @@ class TranslationApp(pipeline.App):
     def target_frequencies(self, config, data):
         """Smoothed frequency of each output id (the [END] of every sentence included) in the training split."""
         _, target_vocabulary, _ = self.vocabularies(config, data)
-        lookup = keras.layers.StringLookup(vocabulary=target_vocabulary, mask_token=PAD, oov_token=UNKNOWN)
-        ids = lookup(split_words(tf.constant(list(data["train"][1])))).flat_values.numpy()
+        ids = word_lookup(target_vocabulary)(split_words(tf.constant(list(data["train"][1])))).flat_values.numpy()
         counts = np.bincount(ids, minlength=len(target_vocabulary) + 2).astype("float64") + 1.0
         counts[END_ID] += len(data["train"][1])
         counts[[PAD_ID, START_ID]] = 1e-3  # never targets
@@ -525,10 +526,8 @@ class TranslationApp(pipeline.App):
     def make_dataset(self, config, data, split, training):
         source_vocabulary, target_vocabulary, _ = self.vocabularies(config, data)
         english, spanish = data[split]
-        source_lookup = keras.layers.StringLookup(vocabulary=source_vocabulary, mask_token=PAD, oov_token=UNKNOWN)
-        target_lookup = keras.layers.StringLookup(vocabulary=target_vocabulary, mask_token=PAD, oov_token=UNKNOWN)
-        sources = source_lookup(split_words(tf.constant(list(english)))[:, : config.max_source_tokens - 1])
-        targets = target_lookup(split_words(tf.constant(list(spanish)))[:, : config.max_output_tokens - 1])
+        sources = word_lookup(source_vocabulary)(split_words(tf.constant(list(english)))[:, : config.max_source_tokens - 1])
+        targets = word_lookup(target_vocabulary)(split_words(tf.constant(list(spanish)))[:, : config.max_output_tokens - 1])
         def pair(source, target):
             end, start = tf.constant([END_ID], tf.int64), tf.constant([START_ID], tf.int64)
             inputs = {"source": tf.concat([source, end], 0), "target_in": tf.concat([start, target], 0)}
