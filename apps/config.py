@@ -2,6 +2,8 @@
 
 import dataclasses
 
+from data import sources
+
 DISTRIBUTE_CHOICES = ("none", "mirrored", "multi_worker")
 
 
@@ -16,6 +18,11 @@ class Config:
         patience: epochs without validation improvement before early stopping restores the best weights.
         seed: seeds Python, NumPy and TensorFlow, and turns on deterministic ops, so a run repeats exactly.
         dataset: "bundled" (offline, default) or the app's online dataset.
+        data_path: the user's own file or folder to train and evaluate on instead of `dataset` (`--data`).
+        split_seed: orders the rows (or groups) of a random split; fixed, so every run compares on one test set.
+        split_fractions: train, validation and test shares of a random or grouped split (or of a time span).
+        group_column: a column of the user's file whose values each go whole to one split (`--group-column`).
+        split_column: a column of the user's file holding train, validation or test (`--split-column`).
         export_dir: the TF Serving model base folder; the app exports to `<export_dir>/<app>/<version>/`.
         reports_dir: metrics, baselines and plots go to `<reports_dir>/<app>/`.
         runs_dir: TensorBoard logs, CSV history, the resumable backup and the trained `.keras` model go
@@ -32,6 +39,11 @@ class Config:
     patience: int = 2
     seed: int = 0
     dataset: str = "bundled"
+    data_path: str = ""
+    split_seed: int = 0
+    split_fractions: tuple = (0.8, 0.1, 0.1)
+    group_column: str = ""
+    split_column: str = ""
     export_dir: str = "saved_models"
     reports_dir: str = "reports"
     runs_dir: str = "runs"
@@ -57,6 +69,9 @@ class Config:
             raise ValueError(
                 f"`time_budget_minutes` must be a number >= 0. Received: time_budget_minutes={self.time_budget_minutes!r}"
             )
+
+        # Validates the split settings with the one check every app shares.
+        sources.SplitOptions.from_config(self)
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from apps.config import DISTRIBUTE_CHOICES
 from apps.distributed import fit_across_workers
+from data import sources
 
 SERVING_SIGNATURE = "serving_default"
 
@@ -385,7 +386,12 @@ def write_report(app, config, data, version_dir, history_path, seconds=None):
     plots += app.plot(config, data, predict, report_dir)
     report = {
         "app": app.name,
-        "dataset": config.dataset,
+        "dataset": data.get("source", config.dataset),
+        "data": {
+            "source": data.get("source", config.dataset),
+            "examples": {split: split_size(data[split]) for split in ("train", "validation", "test")},
+            "dropped": data.get("dropped", {}),
+        },
         "export": str(version_dir),
         "train_seconds": seconds,
         "config": config.to_dict(),
@@ -413,10 +419,20 @@ def markdown_report(report):
     for name in names:
         lines.append(f"| {name} | " + " | ".join(format_number(values.get(name)) for values in columns.values()) + " |")
     lines.append("")
+    if "data" in report:
+        sizes = ", ".join(f"{count} {split}" for split, count in report["data"]["examples"].items())
+        dropped = ", ".join(f"{count} {reason}" for reason, count in report["data"]["dropped"].items()) or "none"
+        lines.append(f"Data: {report['data']['source']} ({sizes}); rows dropped: {dropped}.")
+        lines.append("")
     if report.get("train_seconds"):
         lines.append(f"Trained in {report['train_seconds']:.0f} s on {os.cpu_count()} CPU cores; export {report['export']}.")
     lines += [f"![{pathlib.Path(path).stem}]({pathlib.Path(path).name})" for path in report["plots"]]
     return "\n".join(lines) + "\n"
+
+
+def split_size(split):
+    """Examples in one split: apps keep a split as a tuple of aligned arrays, or as one array or frame."""
+    return len(split[0]) if isinstance(split, tuple) else len(split)
 
 
 def format_number(value):
@@ -480,6 +496,15 @@ def build_parser(app):
         sub.add_argument("--batch-size", type=int, dest="batch_size")
         sub.add_argument("--seed", type=int)
         sub.add_argument("--dataset", help="bundled (default, offline) or the app's online dataset")
+        if verb in ("train", "evaluate", "export"):
+            sub.add_argument("--data", dest="data_path", help="your own file or folder instead of --dataset (see README)")
+            sub.add_argument("--group-column", dest="group_column",
+                             help="--data: whole groups (a speaker, a product) stay in one split")
+            sub.add_argument("--split-column", dest="split_column",
+                             help="--data: your own split, a column of train/validation/test")
+            sub.add_argument("--split-fractions", dest="split_fractions", type=fractions_argument,
+                             help="train,validation,test shares of a random or grouped split (default 0.8,0.1,0.1)")
+            sub.add_argument("--split-seed", dest="split_seed", type=int, help="seed of the random or grouped split")
         sub.add_argument("--export-dir", dest="export_dir")
         sub.add_argument("--reports-dir", dest="reports_dir")
         sub.add_argument("--runs-dir", dest="runs_dir")
@@ -497,6 +522,13 @@ def build_parser(app):
     return parser
 
 
+def fractions_argument(text):
+    try:
+        return tuple(float(value) for value in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three comma-separated shares like 0.8,0.1,0.1. Received: {text!r}")
+
+
 def config_from_arguments(app, arguments):
     config = app.Config()
     if arguments.quick:
@@ -506,6 +538,14 @@ def config_from_arguments(app, arguments):
         name: value for name, value in vars(arguments).items() if name in fields and value is not None
     }
     return config.replace(**changes)
+
+
+def command_line(app):
+    """`python -m apps.<app>`: `main`, with bad data said in one line and a non-zero exit, not a traceback."""
+    try:
+        return main(app)
+    except sources.DataError as error:
+        sys.exit(f"error: {error}")
 
 
 def main(app, argv=None):

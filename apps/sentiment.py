@@ -186,4 +186,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    pipeline.command_line(SentimentApp())

@@ -300,4 +300,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    pipeline.command_line(StockForecastApp())

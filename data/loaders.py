@@ -8,6 +8,8 @@ import socket
 import numpy as np
 import pandas as pd
 
+from data import sources
+
 BUNDLED_DIRECTORY = pathlib.Path(__file__).resolve().parent / "bundled"
 SENTIMENT_FILE = BUNDLED_DIRECTORY / "rotten_tomatoes.csv.gz"
 PRICES_FILE = BUNDLED_DIRECTORY / "sp500_prices.csv.gz"
@@ -16,9 +18,9 @@ SENTIMENT_DATASETS = ("bundled", "imdb_reviews")
 PRICES_DATASETS = ("bundled", "yfinance")
 TRANSLATION_DATASETS = ("bundled", "spa_eng")
 SPLIT_NAMES = ("train", "validation", "test")
-# Percent of the snippets per split. Whole movies go to one split: snippets about one film share its
+# Shares of the snippets per split. Whole movies go to one split: snippets about one film share its
 # names and plot words, which would leak from training into the test.
-SPLIT_PERCENTAGES = (80, 10, 10)
+SPLIT_FRACTIONS = sources.DEFAULT_FRACTIONS
 SPLIT_SEED = 0  # fixed, so every run and every version compares on the same test movies
 
 # tensorflow_datasets downloads IMDB from here; offline it retries for minutes before failing.
@@ -62,25 +64,11 @@ def host_is_reachable(address=TFDS_DATA_HOST, timeout=CONNECTIVITY_TIMEOUT_SECON
         return False
 
 
-def movie_splits(movies, seed=SPLIT_SEED):
-    """The split name of each row, whole movies at a time, in a seeded random order of the movies.
-
-    Movies are taken in that order until their snippets fill each split's percentage of the rows.
-    """
-    movies = pd.Series(movies)
-    counts = movies.value_counts().sort_index()
-    order = counts.index[np.random.default_rng(seed).permutation(len(counts))]
-    filled = counts[order].cumsum() / len(movies)
-    boundaries = np.cumsum(SPLIT_PERCENTAGES)[:-1] / 100
-    split_of_movie = dict(zip(order, np.array(SPLIT_NAMES)[np.searchsorted(boundaries, filled - 1e-12)]))
-    return movies.map(split_of_movie).to_numpy()
-
-
 def load_sentiment(dataset="bundled"):
     """Returns `(train, validation, test)`, each `(texts: list[str], labels: np.ndarray of int64, 1 = positive)`.
 
     `dataset="bundled"`: 12,752 Rotten Tomatoes critic snippets about 507 movies, shipped in data/bundled/
-    (works offline), split 80/10/10 by movie (`movie_splits`).
+    (works offline), split 80/10/10 by movie (`sources.grouped_split`).
     `dataset="imdb_reviews"`: IMDB via tensorflow_datasets; train is the first 90% of its train split,
     validation the last 10%, test its test split. Fails within seconds when it is neither cached nor reachable.
     """
@@ -88,7 +76,7 @@ def load_sentiment(dataset="bundled"):
     if dataset == "imdb_reviews":
         return _load_imdb_reviews()
     frame = pd.read_csv(SENTIMENT_FILE, keep_default_na=False)
-    splits = movie_splits(frame["movie"])
+    splits = sources.grouped_split(frame["movie"], SPLIT_SEED, SPLIT_FRACTIONS)
     return tuple(
         (frame.loc[splits == name, "text"].tolist(), frame.loc[splits == name, "label"].to_numpy(np.int64))
         for name in SPLIT_NAMES
@@ -319,16 +307,11 @@ def read_spa_eng(path):
 
 def _load_spa_eng(max_words, cache_dir, seed):
     english, spanish = read_spa_eng(_spa_eng_file(cache_dir))
-    unique_english = sorted(set(english))
-    order = np.random.default_rng(seed).permutation(len(unique_english))
-    boundaries = np.cumsum(SPLIT_PERCENTAGES)[:-1] * len(unique_english) // 100
-    split_of_english = {
-        unique_english[index]: SPLIT_NAMES[np.searchsorted(boundaries, position, side="right")]
-        for position, index in enumerate(order)
-    }
+    # One English sentence (often with several Spanish renderings) goes whole to one split.
+    split_of_pair = sources.grouped_split(english, seed, SPLIT_FRACTIONS)
     result = {"kept": {}, "books": {split: [] for split in SPLIT_NAMES}, "test_refs": None}
     for split in SPLIT_NAMES:
-        pairs = [(source, target) for source, target in zip(english, spanish) if split_of_english[source] == split]
+        pairs = [pair for pair, name in zip(zip(english, spanish), split_of_pair) if name == split]
         english_kept, spanish_kept, _, counts = _cut_and_filter(
             [source for source, _ in pairs], [target for _, target in pairs], [None] * len(pairs), max_words
         )

@@ -8,7 +8,7 @@ layers work inside; `DeepRNN` stacks them.
 from keras.layers import Bidirectional
 
 from layers.cell import RecurrentCell
-from layers.deep_rnn import DeepRNN
+from layers.deep_rnn import LAYER_TYPES, DeepRNN, recurrent_layer_class
 from layers.gru import GRU
 from layers.gru_cell import GRUCell
 from layers.lstm import LSTM
@@ -22,10 +22,12 @@ __all__ = [
     "DeepRNN",
     "GRU",
     "GRUCell",
+    "LAYER_TYPES",
     "LSTM",
     "LSTMCell",
     "RNN",
     "RecurrentCell",
     "SimpleRNN",
     "SimpleRNNCell",
+    "recurrent_layer_class",
 ]

@@ -10,6 +10,13 @@ LAYER_TYPES = {"simple_rnn": SimpleRNN, "gru": GRU, "lstm": LSTM}
 MERGE_MODES = ("concat", "sum", "ave", "mul")
 
 
+def recurrent_layer_class(name):
+    """Our sequence layer for a cell name: "simple_rnn", "gru" or "lstm". The one place the names are mapped."""
+    if name not in LAYER_TYPES:
+        raise ValueError(f"The cell must be one of {sorted(LAYER_TYPES)}. Received: {name!r}")
+    return LAYER_TYPES[name]
+
+
 @keras.saving.register_keras_serializable(package="rnn_suite")
 class DeepRNN(keras.layers.Layer):
     """A deep RNN as in the notes: recurrent layers stacked, then a few dense layers.
@@ -52,8 +59,7 @@ class DeepRNN(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if layer_type not in LAYER_TYPES:
-            raise ValueError(f"`layer_type` must be one of {sorted(LAYER_TYPES)}. Received: layer_type={layer_type!r}")
+        layer_class = recurrent_layer_class(layer_type)
         if isinstance(units, int):
             units = [units]
         if not units:
@@ -74,7 +80,7 @@ class DeepRNN(keras.layers.Layer):
 
         self.recurrent_layers = []
         for depth, size in enumerate(self.units):
-            layer = LAYER_TYPES[layer_type](
+            layer = layer_class(
                 size,
                 return_sequences=self.return_sequences or depth < len(self.units) - 1,
                 dropout=dropout,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data import loaders
+from data import loaders, sources
 
 # A fail-fast path must answer well below tensorflow_datasets' minutes of retries.
 FAIL_FAST_SECONDS = 5.0
@@ -39,15 +39,15 @@ def test_sentiment_splits_are_disjoint_and_cover_the_bundled_data(sentiment_spli
         for second in range(first + 1, 3):
             assert not split_texts[first] & split_texts[second]
     sizes = np.array([len(texts) for texts, _ in sentiment_splits]) / len(bundled)
-    np.testing.assert_allclose(sizes, np.array(loaders.SPLIT_PERCENTAGES) / 100, atol=0.02)
+    np.testing.assert_allclose(sizes, loaders.SPLIT_FRACTIONS, atol=0.02)
 
 
 def test_no_movie_is_in_two_splits():
     bundled = pd.read_csv(loaders.SENTIMENT_FILE, keep_default_na=False)
-    splits = loaders.movie_splits(bundled["movie"])
+    splits = sources.grouped_split(bundled["movie"])
     assert (pd.crosstab(bundled["movie"], splits) > 0).sum(axis=1).max() == 1
     assert set(splits) == set(loaders.SPLIT_NAMES)
-    assert not np.array_equal(splits, loaders.movie_splits(bundled["movie"], seed=1))
+    assert not np.array_equal(splits, sources.grouped_split(bundled["movie"], seed=1))
 
 
 def test_sentiment_split_is_deterministic(sentiment_splits):
