@@ -535,7 +535,9 @@ def config_from_arguments(app, arguments):
         config = config.replace(**app.Config.QUICK, quick=True)
     fields = {field.name for field in dataclasses.fields(config)}
     changes = {
-        name: value for name, value in vars(arguments).items() if name in fields and value is not None
+        name: tuple(value) if isinstance(value, list) else value
+        for name, value in vars(arguments).items()
+        if name in fields and value is not None
     }
     return config.replace(**changes)
 

@@ -1,11 +1,17 @@
-"""Sentiment analysis (many-to-one): raw review text in, probability that it is positive out.
+"""Sentiment analysis (many-to-one): raw review text in, its class out.
 
     python -m apps.sentiment train [--quick]          # bundled Rotten Tomatoes snippets, split by movie
+    python -m apps.sentiment train --data reviews.csv --text-column review --label-column stars
     python -m apps.sentiment predict "A triumph." "Dull and overlong."
 
 The model reads text with a `TextVectorization` layer inside the exported graph, embeds the tokens with
-masking, runs a bidirectional LSTM from our layers and ends in a sigmoid. It is judged by test accuracy
-next to the majority class and TF-IDF (1-2 grams) + logistic regression on the same split.
+masking, runs a bidirectional LSTM from our layers and ends in a sigmoid (two classes) or a softmax (more).
+It is judged by test accuracy next to the majority class and TF-IDF (1-2 grams) + logistic regression on the
+same split.
+
+Two classes keep the contract `{"text"} -> {"probability", "label"}`, `probability` being that of the second
+class in sorted order ("positive" for the bundled data). More classes export `{"label", "probabilities"
+[batch, classes]}` and a `labels` signature naming the columns.
 """
 
 import dataclasses
@@ -17,19 +23,21 @@ import tensorflow as tf
 import layers
 from apps import pipeline
 from apps.config import Config
-from data import loaders
+from data import loaders, sources
 
-LABELS = ("negative", "positive")
+LABELS = ("negative", "positive")  # the bundled and IMDB data: label 1 is positive
+POOLING = ("last", "mean")
 
 
 @dataclasses.dataclass
 class SentimentConfig(Config):
     dataset: str = "bundled"  # or "imdb_reviews" (tensorflow-datasets, online)
+    text_column: str = "text"  # --data: the column holding the text
+    label_column: str = "label"  # --data: the column holding the class
     vocabulary_size: int = 20000  # covers every word seen twice or more in the 10k training snippets
     sequence_length: int = 64  # tokens kept per text: snippets average ~20, longer texts are cut here
     embedding_dim: int = 64
-    units: int = 64  # per direction
-    depth: int = 1  # bidirectional layers; a second one did not help on 10k snippets (75.4% vs 75.5% validation)
+    units: tuple = (64,)  # per direction, one entry per bidirectional layer; a second did not help (75.4% vs 75.5%)
     dropout: float = 0.5  # the model overfits after one epoch without it
     recurrent_dropout: float = 0.0  # off: it forces the per-step dropout path, slower, no gain measured
     pooling: str = "last"  # "last": ŷ from the final [a→, a←]; "mean": the average of [a→<t>, a←<t>] over words
@@ -38,28 +46,80 @@ class SentimentConfig(Config):
     learning_rate: float = 2e-3
     train_limit: int = 0  # use only this many training examples (0 = all), for --quick
 
-    QUICK = dict(epochs=1, vocabulary_size=2000, embedding_dim=16, units=8, train_limit=1500, batch_size=64)
+    QUICK = dict(epochs=1, vocabulary_size=2000, embedding_dim=16, units=(8,), train_limit=1500, batch_size=64)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.pooling not in POOLING:
+            raise ValueError(f"`pooling` must be one of {POOLING}. Received: pooling={self.pooling!r}")
+        if not self.units or any(isinstance(size, bool) or int(size) != size or size < 1 for size in self.units):
+            raise ValueError(f"`units` must list positive layer sizes. Received: units={self.units!r}")
 
 
 def text_array(texts):
     return np.array(texts, dtype=object)
 
 
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class ClassNames(keras.layers.Layer):
+    """Passes the class probabilities through and keeps the class names in the model's config, so that an
+    export (also one made later from the saved `.keras` model) names exactly the classes its head learned."""
+
+    def __init__(self, names, **kwargs):
+        super().__init__(**kwargs)
+        self.names = [str(name) for name in names]
+
+    def call(self, probabilities):
+        return probabilities
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "names": self.names}
+
+
+def class_names(model):
+    """The names a model's `ClassNames` layer keeps, searched through nested models."""
+    for layer in model.layers:
+        if isinstance(layer, ClassNames):
+            return layer.names
+        if isinstance(layer, keras.Model):
+            found = class_names(layer)
+            if found:
+                return found
+    return None
+
+
 class SentimentApp(pipeline.App):
-    """Sentiment analysis of short reviews with a bidirectional LSTM from our layers."""
+    """Text classification (sentiment by default) with a bidirectional LSTM from our layers."""
 
     name = "sentiment"
     Config = SentimentConfig
 
+    def add_arguments(self, parser):
+        parser.add_argument("--text-column", dest="text_column", help="--data: the column holding the text")
+        parser.add_argument("--label-column", dest="label_column", help="--data: the column holding the class")
+        parser.add_argument("--units", type=int, nargs="+", help="units per direction of each bidirectional layer")
+        parser.add_argument("--pooling", choices=POOLING)
+
     def load_data(self, config):
-        train, validation, test = loaders.load_sentiment(config.dataset)
+        if config.data_path:
+            data = loaders.load_labelled_texts(
+                config.data_path, sources.SplitOptions.from_config(config), config.text_column, config.label_column
+            )
+        else:
+            splits = loaders.load_sentiment(config.dataset)
+            data = sources.make_splits(*splits, source=config.dataset, classes=list(LABELS))
         if config.train_limit:
-            train = (train[0][: config.train_limit], train[1][: config.train_limit])
-        return {"train": train, "validation": validation, "test": test}
+            texts, labels = data["train"]
+            data["train"] = (texts[: config.train_limit], labels[: config.train_limit])
+        return data
 
     def make_dataset(self, config, data, split, training):
         texts, labels = data[split]
-        dataset = tf.data.Dataset.from_tensor_slices((tf.constant(list(texts)), labels.astype("float32")))
+        targets = labels.astype("float32") if len(data["classes"]) == 2 else labels.astype("int32")
+        dataset = tf.data.Dataset.from_tensor_slices((tf.constant(list(texts)), targets))
         if training:
             dataset = dataset.shuffle(len(texts), seed=config.seed, reshuffle_each_iteration=True)
         return dataset.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
@@ -75,6 +135,7 @@ class SentimentApp(pipeline.App):
         return keras.Input(shape=(), dtype="string", name="text")
 
     def build_model(self, config, data):
+        classes = data["classes"]
         tokens = keras.Input(shape=(config.sequence_length,), dtype="int64", name="tokens")
         embedded = keras.layers.Embedding(
             config.vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding"
@@ -82,7 +143,7 @@ class SentimentApp(pipeline.App):
         embedded = keras.layers.Dropout(config.dropout)(embedded)
         features = layers.DeepRNN(
             "lstm",
-            units=[config.units] * config.depth,
+            units=list(config.units),
             bidirectional=True,
             return_sequences=config.pooling == "mean",
             dropout=0.0,
@@ -92,31 +153,55 @@ class SentimentApp(pipeline.App):
         if config.pooling == "mean":
             features = keras.layers.GlobalAveragePooling1D(name="mean_over_words")(features)
         features = keras.layers.Dropout(config.dropout)(features)
-        probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(features)
-        model = keras.Model(tokens, probability, name="sentiment_classifier")
-        model.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate),
-            loss="binary_crossentropy",
-            metrics=["accuracy"],
-        )
+        if len(classes) == 2:
+            probabilities = keras.layers.Dense(1, activation="sigmoid", name="probability")(features)
+            loss = "binary_crossentropy"
+        else:
+            probabilities = keras.layers.Dense(len(classes), activation="softmax", name="probabilities")(features)
+            loss = "sparse_categorical_crossentropy"
+        probabilities = ClassNames(classes, name="class_names")(probabilities)
+        model = keras.Model(tokens, probabilities, name="sentiment_classifier")
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=["accuracy"])
         return model
 
-    def serving_endpoints(self, model, config):
-        def serve(text):
-            probability = model(text, training=False)[:, 0]
-            label = tf.where(probability >= 0.5, LABELS[1], LABELS[0])
-            return {"probability": probability, "label": label}
+    def serving_endpoints(self, model, config, resources=None):
+        names = class_names(model)
+        text = [tf.TensorSpec([None], tf.string, name="text")]
+        if len(names) == 2:
 
-        return {"serving_default": (serve, [tf.TensorSpec([None], tf.string, name="text")])}
+            def serve(text):
+                probability = model(text, training=False)[:, 0]
+                return {"probability": probability, "label": tf.where(probability >= 0.5, names[1], names[0])}
+
+            return {"serving_default": (serve, text)}
+
+        def serve_classes(text):
+            probabilities = model(text, training=False)
+            return {"label": tf.gather(tf.constant(names), tf.argmax(probabilities, axis=-1)),
+                    "probabilities": probabilities}  # fmt: skip
+
+        def labels():
+            return {"labels": tf.constant(names)}
+
+        return {"serving_default": (serve_classes, text), "labels": (labels, [])}
 
     def example_inputs(self, config, data):
         texts = list(data["test"][0][:3]) + ["", "¡Qué película tan hermosa! 美しい映画", "great " * 2000]
         return [{"text": text_array(texts)}, {"text": text_array(texts[:1])}]
 
+    def predicted_labels(self, data, predict):
+        """The export's label for every test text, as the data's class ids (-1 for a name the data lacks)."""
+        outputs = predict({"text": text_array(data["test"][0])})
+        index = {name: position for position, name in enumerate(data["classes"])}
+        return np.array([index.get(label.decode(), -1) for label in outputs["label"]]), outputs
+
     def evaluate(self, config, data, predict):
-        texts, labels = data["test"]
-        probabilities = predict({"text": text_array(texts)})["probability"]
-        return classification_metrics(labels, probabilities)
+        predicted, outputs = self.predicted_labels(data, predict)
+        if np.any(predicted < 0):
+            unknown = sorted({label.decode() for label in outputs["label"]} - set(data["classes"]))
+            raise ValueError(f"The export predicts labels the data does not have. Received: {unknown}; the data's "
+                             f"labels: {data['classes']}")  # fmt: skip
+        return classification_metrics(data["test"][1], predicted, len(data["classes"]))
 
     def baselines(self, config, data):
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -125,33 +210,37 @@ class SentimentApp(pipeline.App):
 
         train_texts, train_labels = data["train"]
         test_texts, test_labels = data["test"]
-        majority = float(np.mean(train_labels) >= 0.5)
+        classes = len(data["classes"])
+        majority = int(np.bincount(train_labels, minlength=classes).argmax())
         tfidf = make_pipeline(
             TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True), LogisticRegression(C=10.0, max_iter=2000)
         )
         tfidf.fit(list(train_texts), train_labels)
         return {
-            "majority class": classification_metrics(test_labels, np.full(len(test_labels), majority)),
+            "majority class": classification_metrics(test_labels, np.full(len(test_labels), majority), classes),
             "TF-IDF 1-2 grams + logistic regression": classification_metrics(
-                test_labels, tfidf.predict_proba(list(test_texts))[:, 1]
+                test_labels, tfidf.predict(list(test_texts)), classes
             ),
         }
 
     def plot(self, config, data, predict, report_dir):
-        texts, labels = data["test"]
-        predicted = predict({"text": text_array(texts)})["probability"] >= 0.5
-        matrix = np.zeros((2, 2), dtype=int)
-        for truth, guess in zip(labels.astype(int), predicted.astype(int)):
-            matrix[truth, guess] += 1
-        figure, axis = pipeline.pyplot().subplots(figsize=(4, 3.6))
+        names = data["classes"]
+        labels = data["test"][1]
+        predicted, _ = self.predicted_labels(data, predict)
+        matrix = np.zeros((len(names), len(names)), dtype=int)
+        for truth, guess in zip(labels, predicted):
+            if guess >= 0:
+                matrix[truth, guess] += 1
+        size = 2.5 + 0.5 * len(names)
+        figure, axis = pipeline.pyplot().subplots(figsize=(size + 0.5, size))
         axis.imshow(matrix, cmap="Blues")
         for (row, column), count in np.ndenumerate(matrix):
             axis.text(column, row, str(count), ha="center", va="center", color="black")
-        axis.set_xticks([0, 1], LABELS)
-        axis.set_yticks([0, 1], LABELS)
+        axis.set_xticks(range(len(names)), names, rotation=45 if len(names) > 3 else 0)
+        axis.set_yticks(range(len(names)), names)
         axis.set_xlabel("predicted")
         axis.set_ylabel("true")
-        axis.set_title(f"Test confusion matrix ({len(labels)} snippets)")
+        axis.set_title(f"Test confusion matrix ({len(labels)} texts)")
         return [pipeline.save_figure(figure, report_dir / "confusion_matrix.png")]
 
     def parse_inputs(self, values):
@@ -159,17 +248,21 @@ class SentimentApp(pipeline.App):
 
     def format_outputs(self, inputs, outputs):
         lines = []
-        for text, label, probability in zip(inputs["text"], outputs["label"], outputs["probability"]):
+        if "probabilities" in outputs:
+            shown_probability, what = outputs["probabilities"].max(axis=1), "p(label)"
+        else:  # two classes: the contract's probability is the second class's ("positive")
+            shown_probability, what = outputs["probability"], "p(second class)"
+        for text, label, probability in zip(inputs["text"], outputs["label"], shown_probability):
             shown = text if len(text) <= 70 else text[:67] + "..."
-            lines.append(f"{label.decode():>8}  p(positive)={probability:.3f}  {shown!r}")
+            lines.append(f"{label.decode():>8}  {what}={probability:.3f}  {shown!r}")
         return "\n".join(lines)
 
 
-def classification_metrics(labels, probabilities):
-    labels = np.asarray(labels).astype(int)
-    predicted = (np.asarray(probabilities) >= 0.5).astype(int)
+def classification_metrics(labels, predicted, classes=2):
+    """Accuracy and macro F1 over `classes` classes, from class ids."""
+    labels, predicted = np.asarray(labels).astype(int), np.asarray(predicted).astype(int)
     f1_scores = []
-    for positive in (0, 1):
+    for positive in range(classes):
         true_positive = np.sum((predicted == positive) & (labels == positive))
         precision = true_positive / max(np.sum(predicted == positive), 1)
         recall = true_positive / max(np.sum(labels == positive), 1)

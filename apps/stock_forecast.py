@@ -1,12 +1,15 @@
 """Stock forecasting: past daily closes in, the next `horizon` closes with an 80% interval out.
 
     python -m apps.stock_forecast train [--quick]     # bundled 20 S&P 500 stocks, 1990-2022
+    python -m apps.stock_forecast train --data sales.csv --horizon 7 --window 56   # your own series
     python -m apps.stock_forecast predict 101.2,101.9,100.7,...   # oldest first, 10 to 60 prices
 
 The model turns prices into scaled log returns inside the graph (so it is scale-free and a client sends
 raw prices), runs a deep LSTM from our layers, and predicts three quantiles (10%, 50%, 90%) of the
 cumulative log return to each horizon. The median is the forecast, the outer two the 80% interval.
-Splits are by time: train up to 2016, validate 2017-2018, test 2019-2022. Beating a random walk on
+Splits are by time, never random: for the bundled data train up to 2016, validate 2017-2018, test
+2019-2022; for other data the oldest 80% of the span, the next 10% and the newest 10% (or
+`--split-dates`). A window belongs to the split its forecast dates fall in. Beating a random walk on
 prices is hard; the report puts the model next to the last-value and drift forecasts and says how
 well its intervals are calibrated.
 """
@@ -22,11 +25,12 @@ from keras import ops
 import layers
 from apps import pipeline
 from apps.config import Config
-from data import loaders
+from data import loaders, sources
 
 QUANTILES = (0.1, 0.5, 0.9)  # the 80% interval and the median
 MINIMUM_WINDOW = 10  # prices a request must hold at least: 9 returns give the LSTM some context
-SPLIT_DATES = {"train": (None, "2016-12-31"), "validation": ("2017-01-01", "2018-12-31"), "test": ("2019-01-01", None)}
+QUICK_TICKERS = ("AAPL", "MSFT", "XOM")  # --quick on the bundled data: three of the twenty
+BUNDLED_SPLIT_DATES = ("2017-01-01", "2019-01-01")  # where validation and test start for the bundled and yfinance data
 
 
 @dataclasses.dataclass
@@ -35,8 +39,12 @@ class StockConfig(Config):
     tickers: tuple = ()  # empty: every bundled ticker
     start: str = "1990-01-01"  # yfinance only
     end: str = "2023-01-01"  # yfinance only
+    date_column: str = ""  # --data: default the column named like a date, else the first
+    series_column: str = ""  # --data in long form (date, series, value): the column naming the series
+    value_column: str = "value"  # --data in long form: the column holding the values
+    split_dates: tuple = ()  # (validation start, test start); empty: bundled dates, or fractions of the span
     window: int = 60  # prices per training window (about three months); requests may be shorter
-    horizon: int = 5  # trading days forecast
+    horizon: int = 5  # steps forecast (trading days for daily prices)
     train_stride: int = 3  # a training window every 3 days: neighbours overlap 57/60 and add little
     units: tuple = (64, 64)  # a deep LSTM, as the notes describe; returns carry weak, noisy signal
     dropout: float = 0.1
@@ -45,7 +53,21 @@ class StockConfig(Config):
     learning_rate: float = 1e-3
     patience: int = 2
 
-    QUICK = dict(tickers=("AAPL", "MSFT", "XOM"), train_stride=20, units=(8,), epochs=1, window=30)
+    QUICK = dict(train_stride=20, units=(8,), epochs=1, window=30)
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name, lowest in (("window", MINIMUM_WINDOW), ("horizon", 1), ("train_stride", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+                raise ValueError(f"`{name}` must be an integer >= {lowest}. Received: {name}={value!r}")
+        if not self.units or any(isinstance(size, bool) or int(size) != size or size < 1 for size in self.units):
+            raise ValueError(f"`units` must list positive layer sizes. Received: units={self.units!r}")
+        if self.group_column or self.split_column:
+            raise ValueError(
+                "Series split by time, never by group or by a column. Received: "
+                f"group_column={self.group_column!r}, split_column={self.split_column!r}; use --split-dates"
+            )
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
@@ -98,19 +120,20 @@ def pinball_loss(targets, quantiles):
     return ops.mean(ops.maximum(levels * errors, (levels - 1.0) * errors))
 
 
-def make_windows(prices, window, horizon, split, stride=1):
+def split_of_dates(dates, split_starts):
+    """The split name of each date, given `(validation start, test start)`."""
+    validation_start, test_start = (pd.Timestamp(value) for value in split_starts)
+    return np.where(dates < validation_start, "train", np.where(dates < test_start, "validation", "test"))
+
+
+def make_windows(prices, window, horizon, split, split_starts, stride=1, source="the data"):
     """All windows of `window` prices whose `horizon` targets fall in `split`'s dates, over every ticker.
 
-    Returns `(inputs (n, window), targets (n, horizon), tickers (n,), target dates (n,))`. Windows with a
-    missing price (ragged histories, gaps) are skipped.
+    `split_starts` is `(validation start, test start)`. Returns `(inputs (n, window), targets (n, horizon),
+    tickers (n,), target dates (n,))`. Windows with a missing price (ragged histories, gaps) are skipped.
     """
-    first, last = SPLIT_DATES[split]
     dates = prices.index
-    in_split = np.ones(len(dates), dtype=bool)
-    if first:
-        in_split &= dates >= pd.Timestamp(first)
-    if last:
-        in_split &= dates <= pd.Timestamp(last)
+    in_split = split_of_dates(dates, split_starts) == split
     inputs, targets, tickers, target_dates = [], [], [], []
     skipped = 0
     for ticker in prices.columns:
@@ -130,7 +153,11 @@ def make_windows(prices, window, horizon, split, stride=1):
     if skipped:
         print(f"{split}: skipped {skipped} windows with missing or non-positive prices (ragged histories, gaps)")
     if not inputs:
-        raise ValueError(f"No complete {window}-day windows in the {split} split. Received: {len(dates)} dates")
+        raise sources.DataError(
+            f"{source}: no complete window of {window} values followed by {horizon} forecast values in the {split} "
+            f"split (dates {int(in_split.sum())} of {len(dates)}). Received series {list(prices.columns)}; use a "
+            "smaller --window or --horizon, more data, or other --split-dates"
+        )
     return (np.array(inputs, "float32"), np.array(targets, "float32"), np.array(tickers), np.array(target_dates))
 
 
@@ -164,17 +191,42 @@ class StockForecastApp(pipeline.App):
         parser.add_argument("--tickers", nargs="+", type=str, default=None, help="default: all bundled")
         parser.add_argument("--start", help="first date, yfinance only")
         parser.add_argument("--end", help="last date, yfinance only")
+        parser.add_argument("--window", type=int, help="values per training window; requests may be shorter")
+        parser.add_argument("--horizon", type=int, help="steps to forecast")
+        parser.add_argument("--date-column", dest="date_column", help="--data: the date column")
+        parser.add_argument("--series-column", dest="series_column",
+                            help="--data in long form (date, series, value): the column naming each series")
+        parser.add_argument("--value-column", dest="value_column", help="--data in long form: the values' column")
+        parser.add_argument("--split-dates", dest="split_dates", type=lambda text: tuple(text.split(",")),
+                            help="VALIDATION_START,TEST_START, e.g. 2017-01-01,2019-01-01")
 
     def load_data(self, config):
-        tickers = list(config.tickers) or None
-        prices = loaders.load_prices(tickers, dataset=config.dataset, start=config.start, end=config.end)
-        data = {"prices": prices}
-        for split in ("train", "validation", "test"):
-            stride = config.train_stride if split == "train" else 1
-            data[split] = make_windows(prices, config.window, config.horizon, split, stride)
-        train_inputs = data["train"][0]
-        data["return_scale"] = float(np.std(np.diff(np.log(train_inputs), axis=1)))
-        return data
+        if config.data_path:
+            prices, dropped = loaders.load_price_table(
+                config.data_path, config.date_column, config.series_column, config.value_column
+            )
+            if config.tickers:
+                missing = sorted(set(config.tickers) - set(prices.columns))
+                if missing:
+                    raise sources.DataError(f"{config.data_path}: no series {missing}. Received series "
+                                            f"{list(prices.columns)}")  # fmt: skip
+                prices = prices[list(config.tickers)]
+            source, split_dates = config.data_path, config.split_dates
+        else:
+            tickers = list(config.tickers) or (list(QUICK_TICKERS) if config.quick else None)
+            prices = loaders.load_prices(tickers, dataset=config.dataset, start=config.start, end=config.end)
+            source, dropped, split_dates = config.dataset, {}, config.split_dates or BUNDLED_SPLIT_DATES
+        split_starts = sources.time_split_dates(prices.index, config.split_fractions, split_dates, source)
+        windows = {
+            split: make_windows(prices, config.window, config.horizon, split, split_starts,
+                                config.train_stride if split == "train" else 1, source)
+            for split in sources.SPLIT_NAMES
+        }  # fmt: skip
+        return sources.make_splits(
+            **windows, source=source, dropped=dropped, prices=prices,
+            split_starts=[str(pd.Timestamp(value).date()) for value in split_starts],
+            return_scale=float(np.std(np.diff(np.log(windows["train"][0]), axis=1))),
+        )  # fmt: skip
 
     def make_dataset(self, config, data, split, training):
         inputs, targets = data[split][0], data[split][1]
@@ -204,7 +256,7 @@ class StockForecastApp(pipeline.App):
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=pinball_loss)
         return model
 
-    def serving_endpoints(self, model, config):
+    def serving_endpoints(self, model, config, resources=None):
         scale = model.get_layer("scaled_log_returns").scale
         window = config.window
 
@@ -239,6 +291,9 @@ class StockForecastApp(pipeline.App):
 
     def evaluate(self, config, data, predict):
         inputs, targets, outputs = self.predictions(data, predict)
+        if outputs["forecast"].shape[1] != targets.shape[1]:
+            raise ValueError(f"The export forecasts {outputs['forecast'].shape[1]} steps and the data was windowed for "
+                             f"{targets.shape[1]}. Received: --horizon {config.horizon}; evaluate with the export's")  # fmt: skip
         last = inputs[:, -1]
         naive_mae = np.mean(np.abs(targets - last[:, None]), axis=0)
         return forecast_metrics(last, targets, outputs["forecast"], outputs["lower"], outputs["upper"], naive_mae)
@@ -265,7 +320,7 @@ class StockForecastApp(pipeline.App):
                           label="80% interval")
         axis.plot(dates[rows], targets[rows, 0], color="black", linewidth=0.8, label="actual close")
         axis.plot(dates[rows], outputs["forecast"][rows, 0], linewidth=0.8, label="forecast (median)")
-        axis.set_title(f"{ticker}: next-day forecast on the test period")
+        axis.set_title(f"{ticker}: next-step forecast on the test period")
         axis.set_ylabel("price")
         axis.legend()
         return [pipeline.save_figure(figure, report_dir / "forecast_vs_actual.png")]

@@ -318,3 +318,120 @@ def _load_spa_eng(max_words, cache_dir, seed):
         result[split] = (english_kept, spanish_kept)
         result["kept"][split] = counts
     return result
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The user's own files (`--data`)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def load_labelled_texts(path, options, text_column="text", label_column="label"):
+    """The user's labelled texts, split by `options` (a `sources.SplitOptions`), as `sources.make_splits`.
+
+    `path` is a CSV, TSV or JSON-lines file with a text and a label column, or a folder with one subfolder of
+    .txt files per label (`keras.utils.text_dataset_from_directory`'s layout). Each split is `(texts: list[str],
+    label ids: int64 array)`; the ids index `"classes"`, the sorted label values. Blank rows and repeated rows
+    are dropped, as are texts given two different labels; each is counted in `"dropped"`.
+    """
+    path = sources.require_path(path, folder=pathlib.Path(path).is_dir())
+    if path.is_dir():
+        if options.group_column or options.split_column:
+            raise sources.DataError(
+                f"{path}: a folder of text files has no columns to group or split by. Received: "
+                f"--group-column {options.group_column!r} --split-column {options.split_column!r}; use a CSV instead"
+            )
+        frame, skipped = sources.read_text_folder(path)
+    else:
+        extra = [column for column in (options.group_column, options.split_column) if column]
+        table = sources.read_table(path, [text_column, label_column, *extra])
+        frame = table[extra].copy()
+        frame["text"], frame["label"] = table[text_column], table[label_column]
+        frame.attrs = table.attrs
+    frame, dropped = sources.drop_blank_and_duplicate_rows(frame, ["text", "label"], key_columns=["text"])
+    if path.is_dir() and skipped:
+        dropped["files that are not .txt"] = skipped
+    for column, name in (("text", text_column), ("label", label_column)):
+        blank = frame[column].astype(str).str.strip() == ""
+        if blank.any():
+            row = int(np.flatnonzero(blank.to_numpy())[0])
+            raise sources.DataError(
+                f"{path}, {sources.row_name(frame, row)}: the {name!r} is empty ({int(blank.sum())} row(s) like it). "
+                f"Expected a {column} in every row"
+            )
+    labels = frame["label"].astype(str).str.strip()
+    splits = sources.split_rows(frame, options, path, strata=labels.to_numpy())
+    sources.check_split_sizes(splits, path)
+    sources.check_classes(labels, splits, path)
+    classes = sorted(set(labels))
+    ids = labels.map({name: index for index, name in enumerate(classes)}).to_numpy(np.int64)
+    texts = frame["text"].astype(str).to_numpy(dtype=object)
+    return sources.make_splits(
+        *[(texts[splits == name].tolist(), ids[splits == name]) for name in SPLIT_NAMES],
+        source=path, dropped=dropped, classes=classes,
+    )  # fmt: skip
+
+
+DATE_COLUMN_NAMES = ("date", "datetime", "timestamp", "time", "day")
+
+
+def load_price_table(path, date_column="", series_column="", value_column="value"):
+    """The user's series as `(prices, dropped)`: a DataFrame indexed by date, one float column per series.
+
+    Wide form (default): a date column and one column per series; an empty cell is a missing value (a series
+    that starts later, a holiday). Long form (`series_column` given): rows of date, series name and value.
+    The date column defaults to the first column named like a date ("date", "timestamp", ...), else the first
+    column. Every value must be a positive number; dates must parse; a date given twice must agree.
+    """
+    frame = sources.read_table(path)
+    path = frame.attrs["path"]
+    if not date_column:
+        named = [column for column in frame.columns if str(column).strip().lower() in DATE_COLUMN_NAMES]
+        date_column = named[0] if named else frame.columns[0]
+    if series_column:
+        sources.require_columns(frame, [date_column, series_column, value_column], path)
+        value_columns = [value_column]
+    else:
+        sources.require_columns(frame, [date_column], path)
+        value_columns = [column for column in frame.columns if column != date_column]
+        if not value_columns:
+            raise sources.DataError(f"{path}: expected a date column and one column per series. Received only "
+                                    f"{list(frame.columns)}")  # fmt: skip
+    frame, dropped = sources.drop_blank_and_duplicate_rows(frame, list(frame.columns))
+    dates = pd.to_datetime(frame[date_column].astype(str).str.strip(), errors="coerce", format="mixed")
+    if dates.isna().any():
+        row = int(np.flatnonzero(dates.isna().to_numpy())[0])
+        raise sources.DataError(f"{path}, {sources.row_name(frame, row)}: column {date_column!r} must hold a date "
+                                f"like 2024-01-31. Received: {frame[date_column].iloc[row]!r}")  # fmt: skip
+    for column in value_columns:
+        text = frame[column].astype(str).str.strip()
+        values = pd.to_numeric(text, errors="coerce")
+        bad = (values.isna() & (text != "")) | (values <= 0) | np.isinf(values)
+        if series_column:
+            bad |= text == ""
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise sources.DataError(
+                f"{path}, {sources.row_name(frame, row)}: column {column!r} must hold a positive number (a price, a "
+                f"volume, sales). Received: {frame[column].iloc[row]!r}"
+            )
+        frame[column] = values
+    frame[date_column] = dates
+    if series_column:
+        frame[series_column] = frame[series_column].astype(str).str.strip()
+        keys = [date_column, series_column]
+        where = lambda row: f"{frame[series_column].iloc[row]!r} on {frame[date_column].iloc[row].date()}"  # noqa: E731
+    else:
+        keys = [date_column]
+        where = lambda row: f"{frame[date_column].iloc[row].date()}"  # noqa: E731
+    twice = frame.duplicated(keys, keep="first")
+    if twice.any():
+        row = int(np.flatnonzero(twice.to_numpy())[0])
+        raise sources.DataError(f"{path}, {sources.row_name(frame, row)}: {where(row)} is given twice with different "
+                                f"values. Expected one value per date")  # fmt: skip
+    if series_column:
+        prices = frame.pivot(index=date_column, columns=series_column, values=value_column)
+    else:
+        prices = frame.set_index(date_column)[value_columns]
+    prices = prices.sort_index().astype(np.float64)
+    prices.index.name, prices.columns.name = "Date", None
+    return prices, dropped

@@ -287,28 +287,28 @@ def check_classes(labels, splits, path):
 
 
 def read_text_folder(path):
-    """A folder with one subfolder of text files per label (`keras.utils.text_dataset_from_directory`'s
-    layout) as a DataFrame with columns `text`, `label` and `file`."""
-    import keras
+    """A folder with one subfolder of .txt files per label (the layout `keras.utils.text_dataset_from_directory`
+    reads) as a DataFrame with columns `text`, `label` and `file`, and the count of other files skipped.
 
+    Read here rather than through Keras, whose dataset does not say which file each text came from, and an
+    error must name the file.
+    """
     path = require_path(path, folder=True)
-    try:
-        dataset = keras.utils.text_dataset_from_directory(
-            str(path), labels="inferred", label_mode="int", batch_size=None, shuffle=False, follow_links=True
-        )
-    except ValueError as error:
-        subfolders = sorted(child.name for child in path.iterdir() if child.is_dir())
-        raise DataError(f"{path}: expected one subfolder of .txt files per label. Received subfolders {subfolders} "
-                        f"({error})") from None  # fmt: skip
-    rows = []
-    for file, (text, label) in zip(dataset.file_paths, dataset.as_numpy_iterator()):
-        try:
-            decoded = text.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise DataError(f"{file}: expected UTF-8 text. Received: {error}") from None
-        rows.append({"text": decoded, "label": dataset.class_names[label], "file": file})
+    subfolders = sorted(child for child in path.iterdir() if child.is_dir() and not child.name.startswith("."))
+    rows, skipped = [], 0
+    for subfolder in subfolders:
+        for file in sorted(item for item in subfolder.rglob("*") if item.is_file()):
+            if file.suffix.lower() != ".txt":
+                skipped += 1
+                continue
+            try:
+                text = file.read_text(encoding="utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(f"{file}: expected UTF-8 text. Received: {error}") from None
+            rows.append({"text": text, "label": subfolder.name, "file": str(file)})
     frame = pd.DataFrame(rows, columns=["text", "label", "file"])
     frame.attrs["path"] = str(path)
     if frame.empty:
-        raise DataError(f"{path}: expected .txt files in its label subfolders. Received none")
-    return frame
+        raise DataError(f"{path}: expected one subfolder of .txt files per label. Received subfolders "
+                        f"{[folder.name for folder in subfolders]} and no .txt file in them")  # fmt: skip
+    return frame, skipped

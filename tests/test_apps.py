@@ -207,12 +207,13 @@ def test_stock_windows_respect_the_time_split(capsys):
         {"A": np.linspace(10, 20, 40), "B": np.r_[np.full(5, np.nan), np.linspace(5, 6, 35)]},
         index=pd.bdate_range("2016-12-01", periods=40),
     )
-    inputs, targets, tickers, dates = stock_forecast.make_windows(prices, 10, 3, "train")
+    starts = stock_forecast.BUNDLED_SPLIT_DATES
+    inputs, targets, tickers, dates = stock_forecast.make_windows(prices, 10, 3, "train", starts)
     assert inputs.shape[1:] == (10,) and targets.shape[1:] == (3,)
     assert all(date <= pd.Timestamp("2016-12-31") for date in dates)
     assert np.isfinite(inputs).all()  # the windows touching B's missing days are skipped, and said so
     assert "skipped 5 windows with missing" in capsys.readouterr().out
-    test_inputs, _, _, test_dates = stock_forecast.make_windows(prices, 10, 3, "validation")
+    test_inputs, _, _, test_dates = stock_forecast.make_windows(prices, 10, 3, "validation", starts)
     assert all(date >= pd.Timestamp("2017-01-01") for date in test_dates)
 
 
