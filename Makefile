@@ -25,11 +25,12 @@ $(INSTALLED): requirements.txt
 	$(PYTHON) -m pip install --quiet -r requirements.txt
 	touch $@
 
-# The speech app synthesizes its corpus with Debian's espeak-ng, flite and festival: apt-get installs them when
-# make runs as root and they are missing; otherwise this prints the command and the speech tests skip. The stamp
-# is written only once they are all there, so a later run as root still installs them.
+# The speech app synthesizes its corpus with Debian's espeak-ng, flite and festival. This is the one step that
+# installs them (loading data never does): apt-get, when make runs as root and they are missing; otherwise it
+# prints the command and the speech corpus tests skip. The stamp is written only once they are all there, so a
+# later run as root still installs them.
 $(SPEECH_ENGINES): $(INSTALLED)
-	$(PYTHON) -m data.speech_corpus install-engines --stamp $@
+	$(PYTHON) -m data.speech install-engines --stamp $@
 
 # A phrase of the test book Ruth (1:16) and two sentences the Bible never says.
 DEMO_ENGLISH := "Where you go, I will go; and where you stay, I will stay." "The children went to the city in the morning." "My brother loves his wife."

@@ -64,13 +64,14 @@ class App:
         raise NotImplementedError
 
     def serving_resources(self, model, config):
-        """Trackables the endpoints use besides the model's variables (a lookup table read from an asset
-        file, say); the export tracks them so that they are saved. Called before `serving_endpoints`."""
-        return []
+        """`{name: trackable}` the endpoints use besides the model's variables (a lookup table read from an
+        asset file, say); the export tracks them so that they are saved, and passes them to `serving_endpoints`."""
+        return {}
 
-    def serving_endpoints(self, model, config):
+    def serving_endpoints(self, model, config, resources):
         """`{signature name: (function, [tf.TensorSpec named as the function's arguments])}`; the function
-        takes raw inputs and returns a dict of named outputs. Must include "serving_default"."""
+        takes raw inputs and returns a dict of named outputs. Must include "serving_default". `resources`
+        is what `serving_resources` returned."""
         raise NotImplementedError
 
     def example_inputs(self, config, data):
@@ -274,9 +275,10 @@ def train(app, config):
 def build_archive(app, model, config):
     archive = keras.export.ExportArchive()
     archive.track(model)
-    for resource in app.serving_resources(model, config):
+    resources = app.serving_resources(model, config)
+    for resource in resources.values():
         archive.track(resource)
-    endpoints = app.serving_endpoints(model, config)
+    endpoints = app.serving_endpoints(model, config, resources)
     if SERVING_SIGNATURE not in endpoints:
         raise ValueError(f"{app.name} must export a {SERVING_SIGNATURE!r} signature. Received: {sorted(endpoints)}")
     for name, (function, input_signature) in endpoints.items():

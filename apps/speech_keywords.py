@@ -1,6 +1,8 @@
-"""Speech keyword spotting (many-to-one, streamable): raw 16 kHz audio in, one of 20 keywords, silence or unknown out.
+"""Speech keyword spotting (many-to-one, streamable): raw 16 kHz audio in, one of its keywords, silence or unknown out.
 
     python -m apps.speech_keywords train [--quick] [--bidirectional]   # synthetic TTS corpus, unseen test voices
+    python -m apps.speech_keywords train --keywords "lights on,lights off"   # your words, spoken by the TTS voices
+    python -m apps.speech_keywords train --data FOLDER                 # your WAVs, a subfolder per label
     python -m apps.speech_keywords predict clip.wav other.wav
     python -m apps.speech_keywords demo-recording demo.wav             # test-voice words with silence between
     python -m apps.speech_keywords listen demo.wav                     # time-stamped detections, streamed
@@ -12,11 +14,19 @@ outputs over time gives the class. Nothing looks ahead, so the same weights run 
 of audio with the state the previous call returned, and after a whole clip gives what `serving_default`
 gives for that clip. `--bidirectional` trains the variant whose backward half must wait for the whole
 utterance, to measure what that wait buys.
+
+The labels come from the data (the 20 default keywords, `--keywords`, or the subfolders of `--data`) and are
+saved with the model, in its `ClassProbabilities` head, so the export's `labels` signature and
+`assets/labels.txt` always name the head's outputs.
 """
 
+import argparse
 import dataclasses
 import math
 import pathlib
+import shutil
+import tempfile
+import weakref
 
 import keras
 import numpy as np
@@ -25,12 +35,10 @@ import tensorflow as tf
 import layers
 from apps import pipeline
 from apps.config import Config
-from data import speech_corpus
+from data import sources, speech
 
-LABELS = tuple(speech_corpus.LABELS)
-KEYWORD_COUNT = len(speech_corpus.KEYWORDS)  # the first KEYWORD_COUNT labels are keywords
-SAMPLE_RATE = speech_corpus.SAMPLE_RATE
-CLIP_SAMPLES = speech_corpus.CLIP_SAMPLES  # serving_default classifies one second
+SAMPLE_RATE = speech.SAMPLE_RATE
+CLIP_SAMPLES = speech.CLIP_SAMPLES  # serving_default classifies one second
 FRAME_LENGTH = 400  # 25 ms at 16 kHz: short enough that a frame's spectrum is stationary speech
 FRAME_STEP = 160  # 10 ms hop: 98 frames per second of audio
 FFT_LENGTH = 512  # the next power of two above the frame
@@ -43,6 +51,7 @@ STREAM_CHUNK = 1600  # 100 ms, the chunk `listen` sends
 @dataclasses.dataclass
 class SpeechConfig(Config):
     dataset: str = "bundled"  # the synthetic TTS corpus, built offline at first use; or "speech_commands" (online)
+    keywords: tuple = ()  # the bundled corpus' words (--keywords "lights on,lights off"); () means its default 20
     cell: str = "gru"  # with mean pooling no state must last the clip; GRU reached 65% vs LSTM 54% in 2 short epochs
     units: tuple = (128, 128)  # a deep RNN: two layers of 128 fit the time budget on 2 cores
     bidirectional: bool = False  # the comparison variant: cannot stream, exports no `stream` signature
@@ -64,16 +73,26 @@ class SpeechConfig(Config):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.cell not in RECURRENT_LAYERS:
-            raise ValueError(f"`cell` must be one of {sorted(RECURRENT_LAYERS)}. Received: cell={self.cell!r}")
+        layers.recurrent_layer_class(self.cell)
         if self.pooling not in POOLING:
             raise ValueError(f"`pooling` must be one of {POOLING}. Received: pooling={self.pooling!r}")
         if not self.units or any(int(size) < 1 for size in self.units):
             raise ValueError(f"`units` must list positive layer sizes. Received: units={self.units!r}")
+        words = self.keywords = tuple(str(word).strip() for word in self.keywords)
+        reserved = (speech.SILENCE, speech.UNKNOWN)
+        if any(not word or word in reserved for word in words) or len(set(words)) != len(words):
+            raise ValueError(f"`keywords` must be distinct words or phrases, none empty, {speech.SILENCE!r} or "
+                             f"{speech.UNKNOWN!r}. Received: keywords={self.keywords!r}")  # fmt: skip
+        if self.keywords and (self.data_path or self.dataset != "bundled"):
+            raise ValueError(
+                "`keywords` chooses the words of the bundled synthetic corpus; your own data and speech_commands "
+                f"bring their labels. Received: keywords={self.keywords!r} with data_path={self.data_path!r}, "
+                f"dataset={self.dataset!r}"
+            )
 
 
-RECURRENT_LAYERS = {"lstm": layers.LSTM, "gru": layers.GRU, "simple_rnn": layers.SimpleRNN}
 POOLING = ("mean", "max", "last")
+DEMO_WORDS = ("yes", "stop", "seven", "go")  # demo-recording's default words, where they are keywords of the data
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -213,6 +232,33 @@ class SpecAugment(keras.layers.Layer):
         return {**super().get_config(), **config}
 
 
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class ClassProbabilities(keras.layers.Dense):
+    """The classifier's head: `Dense(len(labels), activation="softmax")` that keeps the names of its classes, so
+    a saved model knows what its outputs mean and an export cannot ship names that differ from its head.
+
+    Args:
+        labels: the class names, one per output, in order.
+    """
+
+    def __init__(self, labels, **kwargs):
+        kwargs.setdefault("activation", "softmax")
+        labels = [str(label) for label in labels]
+        if len(labels) < 2 or len(set(labels)) != len(labels):
+            raise ValueError(f"`labels` must name at least 2 distinct classes. Received: labels={labels!r}")
+        super().__init__(len(labels), **kwargs)
+        self.labels = tuple(labels)
+
+    def get_config(self):
+        config = {key: value for key, value in super().get_config().items() if key != "units"}
+        return {**config, "labels": list(self.labels)}
+
+
+def keyword_positions(labels):
+    """The positions in `labels` of the keywords: every label but `_silence_` and `_unknown_`, wherever they are."""
+    return [index for index, label in enumerate(labels) if label not in (speech.SILENCE, speech.UNKNOWN)]
+
+
 def augment_audio(audio, generator, config):
     """A training batch `(batch, CLIP_SAMPLES)` spoken a little faster or slower, earlier or later, louder
     or softer. The corpus has already added noise, rooms and microphones to every training clip; these are
@@ -292,19 +338,19 @@ class SpeechKeywordsApp(pipeline.App):
     def add_arguments(self, parser):
         parser.add_argument("--bidirectional", action="store_true", default=None,
                             help="train the bidirectional variant (no `stream` signature)")
-        parser.add_argument("--cell", choices=sorted(RECURRENT_LAYERS))
+        parser.add_argument("--cell", choices=sorted(layers.LAYER_TYPES))
         parser.add_argument("--pooling", choices=POOLING)
+        parser.add_argument("--keywords", type=keywords_argument,
+                            help='the bundled corpus\' words: "lights on,lights off" (default: its 20)')
 
     # Data ------------------------------------------------------------------------------------------------
 
     def load_data(self, config):
-        if config.dataset == "speech_commands":
-            data = {split: speech_corpus.load_speech_commands(split) for split in ("train", "validation", "test")}
-        elif config.dataset == "bundled":
-            data = dict(speech_corpus.load_speech_keywords(seed=config.seed, quick=config.quick))
-        else:
-            raise ValueError(f"`dataset` must be 'bundled' or 'speech_commands'. Received: {config.dataset!r}")
-        data["spokennumbers"] = speech_corpus.load_spokennumbers()
+        """The loader's splits and `labels`, the human digits where they are all labels, and the feature
+        statistics of the training split."""
+        data = load_splits(config)
+        if set(speech.DIGIT_WORDS) <= set(data["labels"]):
+            data["spokennumbers"] = speech.load_spokennumbers()
         data["feature_mean"], data["feature_std"] = feature_statistics(data["train"][0])
         return data
 
@@ -335,7 +381,7 @@ class SpeechKeywordsApp(pipeline.App):
             sequence = features
             for depth, size in enumerate(config.units):
                 top = depth == len(config.units) - 1
-                outputs = RECURRENT_LAYERS[config.cell](
+                outputs = layers.recurrent_layer_class(config.cell)(
                     size, return_sequences=sequences or not top, return_state=True,
                     dropout=config.dropout if depth else 0.0, name=f"{config.cell}_{depth}",
                 )(sequence)  # fmt: skip
@@ -346,9 +392,8 @@ class SpeechKeywordsApp(pipeline.App):
             sequence = keras.layers.GlobalAveragePooling1D(name="pool")(sequence)
         elif config.pooling == "max":
             sequence = keras.layers.GlobalMaxPooling1D(name="pool")(sequence)
-        summary = sequence
-        summary = keras.layers.Dropout(config.dropout, name="head_dropout")(summary)
-        probabilities = keras.layers.Dense(len(LABELS), activation="softmax", name="probabilities")(summary)
+        summary = keras.layers.Dropout(config.dropout, name="head_dropout")(sequence)
+        probabilities = ClassProbabilities(data["labels"], name="probabilities")(summary)
         model = keras.Model(audio, probabilities, name="speech_keywords")
         steps = config.epochs * math.ceil(len(data["train"][1]) / config.batch_size)
         schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
@@ -362,19 +407,12 @@ class SpeechKeywordsApp(pipeline.App):
     # Serving ---------------------------------------------------------------------------------------------
 
     def serving_resources(self, model, config):
-        """The class names as `assets/labels.txt` in the export, read through a lookup table, so clients
-        can read them from the SavedModel's files or from the `labels` signature."""
-        path = pathlib.Path(config.runs_dir) / self.name / "labels.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(LABELS) + "\n")
-        initializer = tf.lookup.TextFileInitializer(
-            str(path), tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE
-        )
-        self.labels_table = tf.lookup.StaticHashTable(initializer, default_value="")
-        return [self.labels_table]
+        """The model's class names as `assets/labels.txt` in the export, read through a lookup table, so
+        clients can read them from the SavedModel's files or from the `labels` signature."""
+        return {"labels": labels_table(model_labels(model))}
 
-    def serving_endpoints(self, model, config):
-        table = self.labels_table
+    def serving_endpoints(self, model, config, resources):
+        table, count = resources["labels"], len(model_labels(model))
 
         def answer(probabilities):
             return {"label": table.lookup(tf.argmax(probabilities, axis=-1)), "probabilities": probabilities}
@@ -383,7 +421,7 @@ class SpeechKeywordsApp(pipeline.App):
             return answer(model(loudest_second(checked_audio(audio)), training=False))
 
         def labels():
-            return {"labels": table.lookup(tf.range(len(LABELS), dtype=tf.int64))}
+            return {"labels": table.lookup(tf.range(count, dtype=tf.int64))}
 
         endpoints = {
             "serving_default": (serve, [tf.TensorSpec([None, None], tf.float32, name="audio")]),
@@ -405,17 +443,22 @@ class SpeechKeywordsApp(pipeline.App):
     # Evaluation ------------------------------------------------------------------------------------------
 
     def evaluate(self, config, data, predict):
+        names = check_export_labels(predict.path, data["labels"])
         audio, labels = data["test"]
         probabilities = predict({"audio": audio})["probabilities"]
-        metrics = classification_metrics(labels, probabilities.argmax(axis=1), data.get("augmented", {}).get("test"))
-        clips, words = data["spokennumbers"]
-        guesses = [(predict({"audio": clip[None, :]})) for clip in clips]
-        predicted = [guess["label"][0].decode() for guess in guesses]
-        metrics.update(spokennumbers_metrics(words, predicted))
-        metrics["spokennumbers_predictions"] = [
-            {"clip": index, "truth": word, "predicted": label, "probability": float(guess["probabilities"][0].max())}
-            for index, (word, label, guess) in enumerate(zip(words, predicted, guesses))
-        ]
+        augmented = data.get("augmented", {}).get("test")
+        metrics = classification_metrics(labels, probabilities.argmax(axis=1), names, augmented)
+        if "spokennumbers" in data:
+            clips, words = data["spokennumbers"]
+            guesses = [(predict({"audio": clip[None, :]})) for clip in clips]
+            predicted = [guess["label"][0].decode() for guess in guesses]
+            metrics.update(spokennumbers_metrics(words, predicted))
+            metrics["spokennumbers_predictions"] = [
+                {"clip": index, "truth": word, "predicted": label,
+                 "probability": float(guess["probabilities"][0].max())}
+                for index, (word, label, guess) in enumerate(zip(words, predicted, guesses))
+            ]
+        metrics["labels"] = names
         return metrics
 
     def baselines(self, config, data):
@@ -423,43 +466,49 @@ class SpeechKeywordsApp(pipeline.App):
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
+        names = list(data["labels"])
         train_audio, train_labels = data["train"]
         test_audio, test_labels = data["test"]
-        majority = int(np.bincount(train_labels, minlength=len(LABELS)).argmax())
-        clips, words = data["spokennumbers"]
         augmented = data.get("augmented", {}).get("test")
+        majority = int(np.bincount(train_labels, minlength=len(names)).argmax())
         features = lambda audio: mean_log_mel(audio, data["feature_mean"], data["feature_std"])  # noqa: E731
         regression = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
         regression.fit(features(train_audio), train_labels)
-        regression_numbers = [LABELS[regression.predict(features(clip[None, :]))[0]] for clip in clips]
-        return {
-            "majority class": {
-                **classification_metrics(test_labels, np.full(len(test_labels), majority), augmented),
-                **spokennumbers_metrics(words, [LABELS[majority]] * len(words)),
-            },
-            "logistic regression on mean+std log-mel": {
-                **classification_metrics(test_labels, regression.predict(features(test_audio)), augmented),
-                **spokennumbers_metrics(words, regression_numbers),
-            },
+        majority_guesses = np.full(len(test_labels), majority)
+        regression_guesses = regression.predict(features(test_audio))
+        results = {
+            "majority class": classification_metrics(test_labels, majority_guesses, names, augmented),
+            "logistic regression on mean+std log-mel": classification_metrics(
+                test_labels, regression_guesses, names, augmented
+            ),
         }
+        if "spokennumbers" in data:
+            clips, words = data["spokennumbers"]
+            results["majority class"].update(spokennumbers_metrics(words, [names[majority]] * len(words)))
+            results["logistic regression on mean+std log-mel"].update(spokennumbers_metrics(
+                words, [names[regression.predict(features(clip[None, :]))[0]] for clip in clips]
+            ))  # fmt: skip
+        return results
 
     def plot(self, config, data, predict, report_dir):
+        names = list(data["labels"])
         audio, labels = data["test"]
         predicted = predict({"audio": audio})["probabilities"].argmax(axis=1)
-        matrix = np.zeros((len(LABELS), len(LABELS)), dtype=int)
+        matrix = np.zeros((len(names), len(names)), dtype=int)
         np.add.at(matrix, (labels, predicted), 1)
-        figure, axis = pipeline.pyplot().subplots(figsize=(10, 9))
+        size = 4 + 0.3 * len(names)
+        figure, axis = pipeline.pyplot().subplots(figsize=(size + 1, size))
         rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
         axis.imshow(rows, cmap="Blues", vmin=0, vmax=1)
         for (row, column), count in np.ndenumerate(matrix):
             if count:
                 axis.text(column, row, str(count), ha="center", va="center", fontsize=7,
                           color="white" if rows[row, column] > 0.5 else "black")  # fmt: skip
-        axis.set_xticks(range(len(LABELS)), LABELS, rotation=90)
-        axis.set_yticks(range(len(LABELS)), LABELS)
+        axis.set_xticks(range(len(names)), names, rotation=90)
+        axis.set_yticks(range(len(names)), names)
         axis.set_xlabel("predicted")
         axis.set_ylabel("true")
-        axis.set_title(f"Test confusion matrix ({len(labels)} clips of unseen voices; colour: row fraction)")
+        axis.set_title(f"Test confusion matrix ({len(labels)} clips; colour: row fraction)")
         return [pipeline.save_figure(figure, report_dir / "confusion_matrix.png")]
 
     # Command line ----------------------------------------------------------------------------------------
@@ -474,11 +523,12 @@ class SpeechKeywordsApp(pipeline.App):
         return {"audio": np.stack(rows).astype("float32")}
 
     def format_outputs(self, inputs, outputs):
+        """The top label and how sure: its probability and the runner-up's. The outputs carry only the top
+        label's name (the `serving.client` has no export to read the others from)."""
         lines = []
         for index, (label, probabilities) in enumerate(zip(outputs["label"], outputs["probabilities"])):
-            top = np.argsort(probabilities)[::-1][:3]
-            others = ", ".join(f"{LABELS[position]} {probabilities[position]:.2f}" for position in top[1:])
-            lines.append(f"clip {index + 1}: {label.decode():<10} p={probabilities.max():.3f}   (then {others})")
+            best, runner_up = np.sort(probabilities)[::-1][:2]  # the head has 2 classes or more
+            lines.append(f"clip {index + 1}: {label.decode():<10} p={best:.3f}   (runner-up p={runner_up:.3f})")
         return "\n".join(lines)
 
     def extra_verbs(self):
@@ -488,6 +538,77 @@ class SpeechKeywordsApp(pipeline.App):
             "demo-recording": ("write a WAV of test-voice words separated by silence, for `listen`",
                                add_demo_recording_arguments, demo_recording),
         }  # fmt: skip
+
+
+def load_splits(config):
+    """The loader's dict for the config: the user's folder (`--data`), Speech Commands, or the bundled corpus
+    of the default or the given keywords. Its `labels` name the classes its label numbers index."""
+    if config.data_path:
+        return speech.load_audio_folder(config.data_path, sources.SplitOptions.from_config(config), seed=config.seed)
+    if config.dataset == "speech_commands":
+        return speech.load_speech_commands()
+    if config.dataset == "bundled":
+        keywords = list(config.keywords) or None  # None: the corpus' default keywords
+        return speech.load_speech_keywords(seed=config.seed, quick=config.quick, keywords=keywords)
+    raise ValueError(f"`dataset` must be 'bundled' or 'speech_commands'. Received: {config.dataset!r}")
+
+
+def keywords_argument(text):
+    """`--keywords "lights on,lights off"` -> ("lights on", "lights off")."""
+    words = tuple(word.strip() for word in text.split(","))
+    if not all(words):
+        raise argparse.ArgumentTypeError(
+            f'expected comma-separated words like "lights on,lights off". Received: {text!r}'
+        )
+    return words
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Labels: saved with the model, shipped with the export
+# ---------------------------------------------------------------------------------------------------------
+
+
+def model_labels(model):
+    """The class names the model's head was built with (a model saved before they were kept has none)."""
+    head = model.get_layer("probabilities")
+    if not isinstance(head, ClassProbabilities):
+        raise ValueError(f"The model's head keeps no class names; train the model again. Received: a "
+                         f"{type(head).__name__} head")  # fmt: skip
+    return list(head.labels)
+
+
+def labels_table(labels):
+    """Index -> class name, initialized from a `labels.txt` asset that the export copies into its `assets/`.
+
+    The file is written to a private temporary folder, removed when the table is, so building an export
+    leaves nothing behind.
+    """
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="speech_keywords_labels-"))
+    path = folder / "labels.txt"
+    path.write_text("".join(f"{label}\n" for label in labels))
+    initializer = tf.lookup.TextFileInitializer(
+        str(path), tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE
+    )
+    table = tf.lookup.StaticHashTable(initializer, default_value="")
+    weakref.finalize(table, shutil.rmtree, folder, True)
+    return table
+
+
+def export_labels(version_dir):
+    """The class names of an export, from its `labels` signature."""
+    signature = tf.saved_model.load(str(version_dir)).signatures["labels"]
+    return [label.decode() for label in signature()["labels"].numpy()]
+
+
+def check_export_labels(version_dir, labels):
+    """The export's class names, once they are the data's (same names, same order); else a ValueError."""
+    names = export_labels(version_dir)
+    if names != list(labels):
+        raise ValueError(
+            f"The export {version_dir} was trained on other labels than this data's {list(labels)}; evaluate it on "
+            f"the data it was trained on (the same --data or --keywords). Received: export labels {names}"
+        )
+    return names
 
 
 def is_bidirectional(model):
@@ -609,24 +730,26 @@ def mean_log_mel(audio, mean, std, batch_size=512):
     return np.concatenate(rows)
 
 
-def classification_metrics(labels, predicted, augmented=None):
-    """Accuracy (also apart on the corpus' clean and augmented copies of each test clip, when it marks
-    them); false accepts (unknown or silence clips taken for a keyword); keywords missed."""
+def classification_metrics(labels, predicted, names, augmented=None):
+    """Accuracy (also apart on the corpus' clean and augmented copies of each test clip, when it has
+    both); false accepts (unknown or silence clips taken for a keyword, where the data has them); keywords
+    missed. `names` are the class names the label numbers index."""
     labels, predicted = np.asarray(labels), np.asarray(predicted)
-    keyword = predicted < KEYWORD_COUNT
+    keywords = keyword_positions(names)
+    keyword = np.isin(predicted, keywords)
     metrics = {"accuracy": float(np.mean(predicted == labels))}
-    if augmented is not None:
-        augmented = np.asarray(augmented, bool)
+    augmented = None if augmented is None else np.asarray(augmented, bool)
+    if augmented is not None and augmented.any() and not augmented.all():
         metrics["accuracy_clean"] = float(np.mean((predicted == labels)[~augmented]))
         metrics["accuracy_augmented"] = float(np.mean((predicted == labels)[augmented]))
-    for name in (speech_corpus.UNKNOWN, speech_corpus.SILENCE):
-        rows = labels == LABELS.index(name)
+    for name in (speech.UNKNOWN, speech.SILENCE):
+        rows = labels == (list(names).index(name) if name in names else -1)
         metrics[f"false_accept_{name.strip('_')}"] = float(np.mean(keyword[rows])) if rows.any() else None
-    keywords = labels < KEYWORD_COUNT
-    metrics["keyword_miss_rate"] = float(np.mean(~keyword[keywords])) if keywords.any() else None
+    spoken = np.isin(labels, keywords)
+    metrics["keyword_miss_rate"] = float(np.mean(~keyword[spoken])) if spoken.any() else None
     metrics["examples"] = int(len(labels))
     metrics["per_class_accuracy"] = {
-        name: float(np.mean(predicted[labels == index] == index)) for index, name in enumerate(LABELS)
+        name: float(np.mean(predicted[labels == index] == index)) for index, name in enumerate(names)
         if (labels == index).any()
     }  # fmt: skip
     return metrics
@@ -645,7 +768,7 @@ def spokennumbers_metrics(words, predicted):
 def read_wav(path):
     """A WAV file as float32 mono 16 kHz samples in [-1, 1], through the corpus' own reader."""
     try:
-        return speech_corpus.read_wav(path)
+        return speech.read_wav(path)
     except (OSError, ValueError) as error:
         raise ValueError(f"Could not read a WAV file at {path}. Received: {error}") from None
 
@@ -687,19 +810,20 @@ def stream_windows(stream_signature, audio, hop_ms=200):
     return windows
 
 
-def detect(stream_signature, audio, threshold=0.7, hop_ms=200):
+def detect(stream_signature, audio, labels, threshold=0.7, hop_ms=200):
     """Time-stamped keyword detections in a long recording: the windows of `stream_windows` whose most
-    probable class is a keyword at `threshold` or above. Of detections less than 1 s apart (overlapping
-    windows) only the most probable is kept: a word is reported once, and a window that catches only the
+    probable class is a keyword (of `labels`, the export's class names) at `threshold` or above. Of
+    detections less than 1 s apart (overlapping windows) only the most probable is kept: a word is reported once, and a window that catches only the
     end of "stop" does not add an "up".
 
     Returns `[(seconds at the window's centre, label, probability)]`.
     """
+    keywords = set(keyword_positions(labels))
     detections = []
     for centre, probabilities in stream_windows(stream_signature, audio, hop_ms):
         best = int(np.argmax(probabilities))
-        label, probability = LABELS[best], float(probabilities[best])
-        if best >= KEYWORD_COUNT or probability < threshold:
+        label, probability = labels[best], float(probabilities[best])
+        if best not in keywords or probability < threshold:
             continue
         if detections and centre - detections[-1][0] < 1.0 - 1e-6:
             if probability > detections[-1][2]:
@@ -716,7 +840,8 @@ def listen(config, arguments):
         raise ValueError(f"The export {version_dir} has no `stream` signature (a bidirectional model cannot "
                          f"stream). Received signatures: {sorted(signatures)}")  # fmt: skip
     audio = read_wav(arguments.file)
-    detections = detect(signatures["stream"], audio, arguments.threshold, arguments.hop_ms)
+    labels = export_labels(version_dir)
+    detections = detect(signatures["stream"], audio, labels, arguments.threshold, arguments.hop_ms)
     print(f"{arguments.file}: {len(audio) / SAMPLE_RATE:.1f} s, {len(detections)} keyword(s), export {version_dir}")
     for seconds, label, probability in detections:
         print(f"  {seconds:7.2f} s  {label:<8} p={probability:.2f}")
@@ -725,31 +850,33 @@ def listen(config, arguments):
 
 def add_demo_recording_arguments(parser):
     parser.add_argument("file", help="the WAV file to write")
-    parser.add_argument("--words", nargs="+", default=["yes", "stop", "seven", "go"], choices=LABELS[:KEYWORD_COUNT])
+    parser.add_argument("--words", nargs="+",
+                        help=f"keywords of the data (default: {' '.join(DEMO_WORDS)}, or its first four keywords)")
     parser.add_argument("--gap-seconds", type=float, default=0.8, dest="gap_seconds")
+    parser.add_argument("--data", dest="data_path", help="your own folder of labelled WAVs instead of --dataset")
 
 
 def demo_recording(config, arguments):
     """Test-split clips (voices never trained on) of the given words, with silence between and around."""
-    audio, labels = load_test_split(config)
+    data = load_splits(config)
+    audio, labels = data["test"]
+    keywords = [data["labels"][index] for index in keyword_positions(data["labels"])]
+    words = arguments.words or (list(DEMO_WORDS) if set(DEMO_WORDS) <= set(keywords) else keywords[:4])
+    unknown = [word for word in words if word not in keywords]
+    if unknown:
+        raise ValueError(f"--words must be keywords of the data: {keywords}. Received: {unknown}")
     gap = np.zeros(int(arguments.gap_seconds * SAMPLE_RATE), np.float32)
     pieces, cursor, truth = [gap], len(gap), []
-    for word in arguments.words:
-        rows = np.flatnonzero(labels == LABELS.index(word))
+    for word in words:
+        rows = np.flatnonzero(labels == data["labels"].index(word))
         if not len(rows):
-            raise ValueError(f"No test clip of {word!r} in the corpus. Received: --words {arguments.words}")
+            raise ValueError(f"No test clip of {word!r} in the data. Received: --words {words}")
         pieces += [audio[rows[0]], gap]
         truth.append(((cursor + CLIP_SAMPLES / 2) / SAMPLE_RATE, word))
         cursor += CLIP_SAMPLES + len(gap)
-    speech_corpus.write_wav(arguments.file, np.concatenate(pieces))
+    speech.write_wav(arguments.file, np.concatenate(pieces))
     print(f"Wrote {arguments.file}: " + ", ".join(f"{word} at {seconds:.2f} s" for seconds, word in truth))
     return truth
-
-
-def load_test_split(config):
-    if config.dataset == "speech_commands":
-        return speech_corpus.load_speech_commands("test")
-    return speech_corpus.load_speech_keywords(seed=config.seed, quick=config.quick)["test"]
 
 
 def main(argv=None):

@@ -1,17 +1,21 @@
 """The speech keyword app: features against a NumPy log-mel, quick training end to end, the export's three
-signatures in a fresh process, streaming against the whole clip, odd and bad audio, and the CLI verbs."""
+signatures in a fresh process, streaming against the whole clip, odd and bad audio, and the CLI verbs.
+(Training on the user's own folder and on chosen keywords: test_speech_keywords_user_data.py.)"""
 
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from apps import pipeline, speech_keywords
-from apps.speech_keywords import CLIP_SAMPLES, LABELS, SAMPLE_RATE
+from apps.speech_keywords import CLIP_SAMPLES, SAMPLE_RATE
+from data import speech
 from tests.test_apps import folders, run_without_our_code, train_once
 
 NAME = "speech_keywords"
+LABELS = list(speech.LABELS)  # the quick corpus speaks the default keywords
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -94,10 +98,44 @@ def test_stacked_frames_and_config_errors():
     stacked = speech_keywords.StackFrames(2)(frames).numpy()
     assert stacked.shape == (2, 2, 6)
     np.testing.assert_array_equal(stacked[1, 1], np.r_[frames[1, 2], frames[1, 3]])
-    with pytest.raises(ValueError, match="Received: cell='rnn'"):
+    with pytest.raises(ValueError, match="Received: 'rnn'"):
         speech_keywords.SpeechConfig(cell="rnn")
+    with pytest.raises(ValueError, match="Received: pooling='first'"):
+        speech_keywords.SpeechConfig(pooling="first")
     with pytest.raises(ValueError, match="Received: count=0"):
         speech_keywords.StackFrames(0)
+    for keywords in [("on", " on "), ("on", ""), ("_silence_",)]:
+        with pytest.raises(ValueError, match="Received: keywords="):
+            speech_keywords.SpeechConfig(keywords=keywords)
+    with pytest.raises(ValueError, match=r"Received: keywords=\('on',\) with data_path='here'"):
+        speech_keywords.SpeechConfig(keywords=("on",), data_path="here")
+    assert speech_keywords.SpeechConfig(keywords=[" lights on", "lights off "]).keywords == ("lights on", "lights off")
+
+
+def test_head_keeps_its_labels_through_a_saved_model(tmp_path):
+    head = speech_keywords.ClassProbabilities(["go", "_silence_", "stop"], name="probabilities")
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, head(inputs))
+    assert model.output.shape == (None, 3)
+    model.save(tmp_path / "model.keras")
+    assert speech_keywords.model_labels(keras.models.load_model(tmp_path / "model.keras")) == ["go", "_silence_", "stop"]
+    for labels in [["go"], ["go", "go"]]:
+        with pytest.raises(ValueError, match="Received: labels="):
+            speech_keywords.ClassProbabilities(labels)
+
+
+def test_metrics_find_the_keywords_wherever_silence_and_unknown_are():
+    names = ["_silence_", "left", "_unknown_", "right"]
+    truth = np.array([0, 1, 2, 3, 3])
+    predicted = np.array([1, 1, 2, 0, 3])
+    metrics = speech_keywords.classification_metrics(truth, predicted, names)
+    assert metrics["accuracy"] == 0.6
+    assert metrics["false_accept_silence"] == 1.0 and metrics["false_accept_unknown"] == 0.0
+    assert metrics["keyword_miss_rate"] == pytest.approx(1 / 3)
+    assert metrics["per_class_accuracy"] == {"_silence_": 0.0, "left": 1.0, "_unknown_": 1.0, "right": 0.5}
+    assert "accuracy_augmented" not in speech_keywords.classification_metrics(truth, predicted, names, [False] * 5)
+    without = speech_keywords.classification_metrics(truth[1:2], predicted[1:2], ["a", "left"])
+    assert without["false_accept_silence"] is None and without["false_accept_unknown"] is None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -225,23 +263,24 @@ def test_bad_audio_gives_clear_errors(trained_speech):
 
 
 def test_predict_listen_and_demo_recording_verbs(trained_speech, tmp_path, capsys):
-    from data import speech_corpus
-
     _, trained_path, _ = trained_speech
     recording = tmp_path / "demo.wav"
     truth = pipeline.main(speech_keywords.SpeechKeywordsApp(),
                           ["demo-recording", str(recording), "--quick", "--words", "yes", "two", *folders(trained_path)])  # fmt: skip
     assert [word for _, word in truth] == ["yes", "two"]
-    audio = speech_corpus.read_wav(recording)
+    audio = speech.read_wav(recording)
     assert len(audio) == 2 * CLIP_SAMPLES + 3 * int(0.8 * SAMPLE_RATE)
     detections = pipeline.main(speech_keywords.SpeechKeywordsApp(),
                                ["listen", str(recording), "--threshold", "0", *folders(trained_path)])  # fmt: skip
     assert "keyword(s)" in capsys.readouterr().out
     assert all(0 <= seconds <= len(audio) / SAMPLE_RATE + 1 for seconds, _, _ in detections)
     short = tmp_path / "short.wav"
-    speech_corpus.write_wav(short, audio[:9000])
+    speech.write_wav(short, audio[:9000])
     outputs = pipeline.main(speech_keywords.SpeechKeywordsApp(), ["predict", str(recording), str(short), *folders(trained_path)])
     assert outputs["label"].shape == (2,) and "clip 2:" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"--words must be keywords of the data.*Received: \['bed'\]"):
+        pipeline.main(speech_keywords.SpeechKeywordsApp(),
+                      ["demo-recording", str(recording), "--quick", "--words", "yes", "bed", *folders(trained_path)])  # fmt: skip
     with pytest.raises(ValueError, match="Could not read a WAV file"):
         speech_keywords.read_wav(tmp_path / "missing.wav")
 
@@ -251,8 +290,10 @@ def test_evaluate_and_export_verbs(trained_speech, tmp_path):
     arguments = ["--quick", "--export-dir", str(trained_path / "saved_models"), "--runs-dir",
                  str(trained_path / "runs"), "--reports-dir", str(tmp_path / "reports")]  # fmt: skip
     assert 0 <= pipeline.main(app, ["evaluate", *arguments])["model"]["accuracy"] <= 1
+    latest = pipeline.version_numbers(trained_path / "saved_models" / NAME)[-1]  # other tests may export too
     version_dir = pipeline.main(app, ["export", *arguments])  # from runs/<app>/model.keras, checked and numbered
-    assert version_dir.name == "2"
+    assert int(version_dir.name) == latest + 1
+    assert speech_keywords.export_labels(version_dir) == LABELS
     assert sorted(tf.saved_model.load(str(version_dir)).signatures) == ["labels", "serving_default", "stream"]
 
 

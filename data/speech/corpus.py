@@ -1,0 +1,397 @@
+"""The synthetic keyword corpus: planned, synthesized, cached, augmented into arrays, loaded.
+
+`load_speech_keywords()` builds the corpus at first use (`build_corpus()`) and caches it under a folder keyed by
+the seed and the `CorpusConfig` (keywords included); a change to synthesis or augmentation bumps `CORPUS_VERSION`,
+so the next load rebuilds the cache (the default corpus in about 5 minutes on 2 cores, the quick one in 25 s).
+"""
+
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import pathlib
+import shutil
+
+import numpy as np
+import pandas as pd
+
+from data import sources
+from data.speech import augmentation, engines, sound, synthesis, vocabulary
+
+SPLIT_NAMES = sources.SPLIT_NAMES
+# The recorded person behind each flite/festival voice: kal, kal16 and festival's kal_diphone are one speaker, so
+# are flite's slt and festival's slt HTS voice. A speaker goes to one split only. Fixed rather than drawn, because
+# there are just five speakers and the most natural ones (slt, awb, kal) are worth most in training.
+RECORDED_SPEAKERS = {
+    "flite:kal": "kal", "flite:kal16": "kal", "festival:kal_diphone": "kal",
+    "flite:slt": "slt", "festival:cmu_us_slt_arctic_hts": "slt",
+    "flite:awb": "awb", "flite:rms": "rms", "festival:ked_diphone": "ked",
+}  # fmt: skip
+RECORDED_SPEAKER_SPLITS = {"kal": "train", "slt": "train", "awb": "train", "ked": "validation", "rms": "test"}
+# Mean pitch targets for flite's renderings: around each speaker's own (measured: kal 99 Hz, awb 139, slt 170).
+FLITE_PITCH_HERTZ = {"kal": (80, 150), "awb": (95, 170), "rms": (80, 150), "slt": (130, 240)}
+# Fraction of espeak-ng's variant groups per split, and the fixed seed that draws them: every corpus seed and
+# every version of the app is then tested on the same unheard voices.
+SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
+SPLIT_SEED = 0
+# Bump when synthesis or augmentation changes, so that caches built by older code are not reused.
+CORPUS_VERSION = 6
+DEFAULT_CACHE_DIR = ".cache/speech_keywords"
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusConfig:
+    """What `build_corpus` synthesizes. Every field enters the cache key (the default keywords excepted, so that
+    caches built before keywords could be chosen stay valid).
+
+    Args:
+        keywords: the words or short phrases to spot (`words.check_keywords` normalizes them); the labels are
+            these, then `_silence_` and `_unknown_`.
+        espeak_voices_per_split: how many espeak-ng voices (accent + variant) each split gets, drawn with
+            `SPLIT_SEED` from that split's variant groups; `None` takes all 8 x ~100 of them.
+        recorded_voice_renderings: times each flite and festival voice says every word, each time at another
+            speed: they sound most like people, and there are only eight of them against hundreds of espeak voices.
+        unknown_words_per_rendering: `_unknown_` words drawn for each rendering of a voice, so that `_unknown_`
+            is this many times as frequent as one keyword. Two, not more: real speech differs from every synthetic
+            voice, and the broad `_unknown_` class is where a model puts what it has not heard. A small CNN on
+            log-mel, one run each, human digits right after epochs 1-4: 7, 8, 7, 3 of 10 with four (the errors all
+            `_unknown_`, the highest digit right 10/10 at epoch 4); 8, 8, 8, 8 (then 7 at epoch 5) with two.
+        silence_fraction: `_silence_` clips per split, as a fraction of the mean keyword count in that split.
+        augmented_train_copies: augmented copies of each training clip (the clean clip itself is not kept).
+    """
+
+    keywords: tuple = tuple(vocabulary.KEYWORDS)
+    espeak_voices_per_split: tuple | None = None
+    recorded_voice_renderings: int = 12
+    unknown_words_per_rendering: int = 2
+    silence_fraction: float = 1.0
+    augmented_train_copies: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "keywords", vocabulary.check_keywords(self.keywords))
+
+    @classmethod
+    def quick(cls, **overrides):
+        """About 1.6k clips, every label in every split: for tests and `train --quick`."""
+        return cls(**{"espeak_voices_per_split": (40, 10, 10), "recorded_voice_renderings": 1, **overrides})
+
+    @property
+    def labels(self):
+        return vocabulary.labels_for(self.keywords)
+
+    def cache_fields(self):
+        """The fields as the cache key and `corpus.json` record them: the default keywords left out."""
+        fields = dataclasses.asdict(self)
+        if list(fields["keywords"]) == vocabulary.KEYWORDS:
+            del fields["keywords"]
+        return fields
+
+    def key(self):
+        text = json.dumps({**self.cache_fields(), "version": CORPUS_VERSION}, sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def split_variant_groups(variants, seed=SPLIT_SEED):
+    """`{variant: split}`: whole variant groups in a seeded order fill the splits' `SPLIT_FRACTIONS` of variants."""
+    splits = sources.grouped_split([engines.variant_group(variant) for variant in variants], seed, SPLIT_FRACTIONS)
+    return dict(zip(variants, splits))
+
+
+def corpus_plan(seed, config):
+    """The manifest before synthesis: one row per spoken clip (word, voice, split, speed, pitch, path)."""
+    split_of_variant = split_variant_groups(engines.espeak_variants())
+    voice_rng = np.random.default_rng(SPLIT_SEED)
+    espeak_voices = []
+    for split_index, split in enumerate(SPLIT_NAMES):
+        variants = [variant for variant, name in split_of_variant.items() if name == split]
+        voices = [(accent, variant) for variant in variants for accent in engines.ESPEAK_ACCENTS]
+        if config.espeak_voices_per_split is not None:
+            wanted = config.espeak_voices_per_split[split_index]
+            voices = [voices[index] for index in sorted(voice_rng.choice(len(voices), wanted, replace=False))]
+        espeak_voices += [(split, accent, variant) for accent, variant in voices]
+
+    keywords = list(config.keywords)
+    unknown_words = vocabulary.unknown_words_for(keywords)
+    rng = np.random.default_rng(seed)
+    rows = []
+
+    def add_rendering(engine, voice, speaker, split, rendering, base_speed, speed_of_word, pitch):
+        words = keywords + list(rng.choice(unknown_words, config.unknown_words_per_rendering, replace=False))
+        folder = f"wav/{split}/{voice.replace(':', '/').replace('+', '_')}"
+        for word in words:
+            rows.append({
+                "path": f"{folder}/{rendering}_{vocabulary.file_stem(word)}.wav",
+                "word": word, "label": word if word in keywords else vocabulary.UNKNOWN, "engine": engine,
+                "voice": voice, "speaker": speaker, "split": split, "rendering": rendering,
+                "base_speed": round(float(base_speed), 3), "speed": round(float(speed_of_word()), 3),
+                "pitch": round(float(pitch), 1),
+            })  # fmt: skip
+
+    for split, accent, variant in espeak_voices:
+        # espeak-ng's words per minute (80-450, default 175) and pitch (0-99, default 50): a voice gets its own pace
+        # and pitch, each word some jitter in pace around it. Slower than espeak-ng's default because people say a
+        # keyword alone slowly: spokennumbers' digits last 0.6-0.75 s, espeak-ng's at 175 about 0.4 s.
+        base_speed, pitch = int(rng.uniform(80, 170)), int(rng.uniform(20, 80))
+        add_rendering(
+            "espeak-ng", f"espeak-ng:{accent}+{variant}", f"espeak-ng:{engines.variant_group(variant)}", split, 0,
+            base_speed, lambda: int(np.clip(base_speed * rng.normal(1, 0.08), 80, 220)), pitch,
+        )  # fmt: skip
+    recorded = [("flite", voice) for voice in engines.FLITE_VOICES]
+    recorded += [("festival", voice) for voice in engines.FESTIVAL_VOICES]
+    for engine, name in recorded:
+        voice = f"{engine}:{name}"
+        speaker = RECORDED_SPEAKERS[voice]
+        for rendering in range(config.recorded_voice_renderings):
+            # A duration stretch (1 = the voice's own pace) per rendering; the first one is the voice as shipped,
+            # the others mostly slower, for the same reason as espeak-ng's pace.
+            stretch = 1.0 if rendering == 0 else rng.uniform(0.9, 1.8)
+            # flite moves a voice's mean pitch to any target in Hz (festival's voices here do not).
+            pitch = 0.0 if rendering == 0 or engine != "flite" else rng.uniform(*FLITE_PITCH_HERTZ[speaker])
+            add_rendering(
+                engine, voice, speaker, RECORDED_SPEAKER_SPLITS[speaker], rendering, stretch, lambda: stretch, pitch
+            )
+    return pd.DataFrame(rows)
+
+
+def _parallel_map(function, tasks, processes, initializer=None, initargs=()):
+    """`function` over `tasks` in order, in `processes` worker processes, or in this one when `processes` is 1."""
+    if processes <= 1:
+        if initializer is not None:
+            initializer(*initargs)
+        yield from map(function, tasks)
+        return
+    # fork, not spawn: a spawned worker first re-runs the caller's main script, and a script that loads the corpus
+    # without an `if __name__ == "__main__":` guard then builds the corpus again in every worker, each starting
+    # workers of its own (seen happen). The forked workers run only NumPy, SciPy and the engines, never TensorFlow,
+    # so TensorFlow's threads in the parent do not matter to them.
+    with multiprocessing.get_context("fork").Pool(processes, initializer, initargs) as pool:
+        yield from pool.imap(function, tasks)
+
+
+def _progress(iterable, total, description):
+    import tqdm
+
+    return tqdm.tqdm(iterable, total=total, desc=description, unit="clip", leave=False, mininterval=1.0)
+
+
+def corpus_config(quick=False, config=None, keywords=None):
+    """`config`, else the quick or default `CorpusConfig`; with `keywords`, saying those instead."""
+    config = config or (CorpusConfig.quick() if quick else CorpusConfig())
+    return config if keywords is None else dataclasses.replace(config, keywords=vocabulary.check_keywords(keywords))
+
+
+def corpus_directory(seed=0, quick=False, cache_dir=DEFAULT_CACHE_DIR, config=None, keywords=None):
+    config = corpus_config(quick, config, keywords)
+    return pathlib.Path(cache_dir) / f"seed{seed}-{config.key()}", config
+
+
+def read_manifest(path):
+    """The manifest CSV with its text columns as text (a keyword such as "nan" or "7" stays a string)."""
+    return pd.read_csv(path, keep_default_na=False, dtype={"path": str, "word": str, "label": str})
+
+
+def build_corpus(seed=0, quick=False, cache_dir=DEFAULT_CACHE_DIR, config=None, processes=2, keywords=None):
+    """Synthesizes the corpus once and caches it; returns the path of its manifest CSV.
+
+    The manifest has one row per clip: `path` (a 16 kHz mono WAV, relative to the manifest), `word`, `label`,
+    `engine`, `voice`, `speaker` (the unit the splits keep apart), `split`, `rendering`, `base_speed` and `speed`
+    (espeak-ng: words per minute of the voice and of the word; flite, festival: duration stretch), `pitch`
+    (espeak-ng's 0-99, flite's target mean in Hz; 0 where the voice's own pitch is kept). The folder
+    is keyed by the seed and the config, so a second call returns at once; the same seed rebuilds the same corpus.
+    Installs nothing: a build without the TTS packages raises `engines.EnginesMissing`, naming them and the command
+    that installs them (`make venv` as root).
+
+    Args:
+        seed: draws the voices' speeds, pitches and `_unknown_` words and the `_silence_` clips (the split into
+            voices is fixed by `SPLIT_SEED`).
+        quick: `CorpusConfig.quick()` (about 1.6k clips) instead of the default (about 24k).
+        config: a `CorpusConfig` to use instead of either.
+        processes: synthesizer processes (the engines are single-threaded); 1 runs everything in this process.
+        keywords: words or short phrases to say instead of the config's keywords (see `CorpusConfig.keywords`).
+    """
+    directory, config = corpus_directory(seed, quick, cache_dir, config, keywords)
+    manifest_path = directory / "manifest.csv"
+    if manifest_path.exists():
+        return manifest_path
+    engines.require_engines()
+    # Built beside its final place and renamed when complete: an interrupted build is never mistaken for a corpus,
+    # and two processes building the same corpus at once (the app and its tests) do not write into each other.
+    building = directory.with_name(f"{directory.name}.partial-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    plan = corpus_plan(seed, config)
+    tasks = [(str(building), group.to_dict("records")) for _, group in plan.groupby(["voice", "rendering"], sort=True)]
+    espeak_fallbacks = 0
+    # The slowest tasks first (festival and flite say their words one process each), so that none is left alone last.
+    tasks.sort(key=lambda task: task[1][0]["engine"] == "espeak-ng")
+    with _progress(None, len(plan), "synthesizing speech clips") as progress:
+        for done, fell_back in _parallel_map(synthesis.synthesize_rendering, tasks, processes):
+            progress.update(done)
+            espeak_fallbacks += fell_back
+    manifest = pd.concat([plan, _silence_rows(building, plan, seed, config)], ignore_index=True)
+    manifest.to_csv(building / "manifest.csv", index=False)
+    (building / "corpus.json").write_text(
+        json.dumps(
+            {"seed": seed, "config": config.cache_fields(), "version": CORPUS_VERSION,
+             "packages": engines.engine_versions(), "espeak_renderings_synthesized_word_by_word": espeak_fallbacks,
+             "clips": len(manifest)},
+            indent=2,
+        )  # fmt: skip
+    )
+    try:
+        building.rename(directory)
+    except OSError:  # another process finished the same corpus first: the same seed and config, the same clips
+        shutil.rmtree(building, ignore_errors=True)
+    _remove_abandoned_builds(directory)
+    return manifest_path
+
+
+def _remove_abandoned_builds(directory):
+    """Deletes the partial folders of `directory` left by killed builds (their process is gone)."""
+    for partial in directory.parent.glob(f"{directory.name}.partial*"):
+        owner = partial.name.rpartition("-")[2]
+        if owner.isdigit():
+            try:
+                os.kill(int(owner), 0)
+                continue  # still building
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _babble_clips(directory, manifest, seed, count=200):
+    """Training-split words to make babble from: never a validation or test voice, so no test voice leaks."""
+    speech = manifest[(manifest["split"] == "train") & (manifest["label"] != vocabulary.SILENCE)]
+    chosen = np.random.default_rng([seed, 7]).choice(len(speech), min(count, len(speech)), replace=False)
+    paths = [directory / speech["path"].iloc[index] for index in sorted(chosen)]
+    return np.stack([sound.fit_to_clip(sound.read_wav(path)) for path in paths])
+
+
+def _silence_rows(directory, plan, seed, config):
+    babble_clips = _babble_clips(directory, plan, seed)
+    rows = []
+    for split_index, split in enumerate(SPLIT_NAMES):
+        keyword_clips = plan[(plan["split"] == split) & (plan["label"] != vocabulary.UNKNOWN)]
+        count = max(1, round(config.silence_fraction * len(keyword_clips) / len(config.keywords)))
+        (directory / "wav" / split / "silence").mkdir(parents=True, exist_ok=True)
+        for index in range(count):
+            path = f"wav/{split}/silence/{index}.wav"
+            rng = np.random.default_rng([seed, 11, split_index, index])
+            sound.write_wav(directory / path, augmentation.silence_clip(rng, babble_clips))
+            rows.append({"path": path, "word": "", "label": vocabulary.SILENCE, "engine": "noise",
+                         "voice": f"noise:{split}", "speaker": f"noise:{split}", "split": split, "rendering": index,
+                         "base_speed": 0.0, "speed": 0.0, "pitch": 0.0})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+_worker_babble_clips = None
+
+
+def _set_babble_clips(clips):
+    global _worker_babble_clips
+    _worker_babble_clips = clips
+
+
+def _augment_rows(task):
+    """Reads clips and returns them as int16 PCM, augmented with a per-clip seed; runs in a worker process."""
+    directory, paths, clip_seeds = task
+    babble_clips = _worker_babble_clips
+    out = np.empty((len(paths), sound.CLIP_SAMPLES), np.int16)
+    for index, (path, clip_seed) in enumerate(zip(paths, clip_seeds)):
+        audio = sound.fit_to_clip(sound.read_wav(pathlib.Path(directory) / path))
+        if clip_seed is not None:
+            audio = augmentation.augment(audio, np.random.default_rng(clip_seed), babble_clips)
+        out[index] = sound.to_pcm16(audio)
+    return out
+
+
+def _build_arrays(manifest_path, seed, config, processes):
+    """Every split as 1 s int16 clips: train augmented `augmented_train_copies` times; validation and test clean,
+    then once augmented (so the app reports both)."""
+    directory = manifest_path.parent
+    manifest = read_manifest(manifest_path)
+    babble_clips = _babble_clips(directory, manifest, seed)
+    arrays = {}
+    jobs = []  # (split, paths, clip seeds, labels, words, augmented)
+    for split_index, split in enumerate(SPLIT_NAMES):
+        rows = manifest[manifest["split"] == split]
+        if split == "train":
+            copies = [(copy, True) for copy in range(config.augmented_train_copies)]
+        else:
+            copies = [(0, False), (0, True)]
+        for copy, augmented in copies:
+            seeds = [[seed, 13, split_index, copy, int(index)] if augmented else None for index in rows.index]
+            jobs.append((split, rows["path"].tolist(), seeds, rows["label"].tolist(), rows["word"].tolist(), augmented))
+    chunk = 128
+    tasks, owners = [], []
+    for job_index, (split, paths, seeds, *_) in enumerate(jobs):
+        for start in range(0, len(paths), chunk):
+            tasks.append((str(directory), paths[start : start + chunk], seeds[start : start + chunk]))
+            owners.append(job_index)
+    total = sum(len(job[1]) for job in jobs)
+    pieces = [[] for _ in jobs]
+    with _progress(None, total, "augmenting clips") as progress:
+        pieces_in_order = _parallel_map(_augment_rows, tasks, processes, _set_babble_clips, (babble_clips,))
+        for owner, piece in zip(owners, pieces_in_order):
+            pieces[owner].append(piece)
+            progress.update(len(piece))
+    for split in SPLIT_NAMES:
+        mine = [index for index, job in enumerate(jobs) if job[0] == split]
+        arrays[f"{split}_audio"] = np.concatenate([np.concatenate(pieces[index]) for index in mine])
+        labels = [config.labels.index(label) for index in mine for label in jobs[index][3]]
+        arrays[f"{split}_labels"] = np.array(labels, np.int32)
+        arrays[f"{split}_words"] = np.array([word for index in mine for word in jobs[index][4]])
+        arrays[f"{split}_augmented"] = np.concatenate([np.full(len(jobs[index][1]), jobs[index][5]) for index in mine])
+    return arrays
+
+
+def load_speech_keywords(seed=0, quick=False, keywords=None, cache_dir=DEFAULT_CACHE_DIR, config=None, processes=2):
+    """The bundled synthetic corpus as arrays, built and cached on first use (`build_corpus`).
+
+    Args:
+        seed: draws the corpus (see `build_corpus`).
+        quick: the quick corpus (`CorpusConfig.quick()`, about 1.6k clips) instead of the default (about 24k).
+        keywords: words or short phrases ("lights on") to say instead of the 20 default keywords; each is a
+            label, and `_unknown_` never says one of them or one of their words. `ValueError` unless at least one,
+            unique, letters and digits.
+        cache_dir: where corpora are cached, one folder per seed and config.
+        config: a `CorpusConfig` instead of the quick or default one (`keywords` still replaces its keywords).
+        processes: worker processes for synthesis and augmentation.
+
+    Returns `sources.make_splits`' dict:
+        "train", "validation", "test": `(audio, labels)`, audio float32 `[n, CLIP_SAMPLES]` in [-1, 1] (words
+            centered, then shifted by augmentation), labels int32 `[n]` indexing "labels". Train holds augmented
+            clips only; validation and test hold every clip twice, clean then augmented (see "augmented").
+        "labels": the keywords, then `_silence_` and `_unknown_` (`LABELS` for the default keywords).
+        "source": which synthesizers spoke, e.g. "synthetic corpus (espeak-ng, flite, festival)".
+        "dropped": `{}` (a synthetic corpus drops nothing).
+        "augmented": `{split: bool [n]}`, which rows are augmented (report clean and augmented accuracy apart).
+        "words": `{split: str [n]}`, the word spoken ("" for `_silence_`), e.g. which `_unknown_` word.
+        "voices": `{split: sorted voice names}`, e.g. "espeak-ng:en-gb-scotland+m3", "flite:slt"; no voice (and
+            no espeak-ng variant group or recorded speaker) is in two splits.
+        "manifest": the manifest's path.
+    """
+    manifest_path = build_corpus(seed, quick, cache_dir, config, processes, keywords)
+    _, config = corpus_directory(seed, quick, cache_dir, config, keywords)
+    arrays_path = manifest_path.parent / "arrays.npz"
+    if not arrays_path.exists():
+        arrays = _build_arrays(manifest_path, seed, config, processes)
+        partial = arrays_path.with_name(f"arrays.partial-{os.getpid()}.npz")
+        np.savez(partial, **arrays)
+        partial.replace(arrays_path)
+    manifest = read_manifest(manifest_path)
+    splits = {}
+    extra = {"labels": config.labels, "augmented": {}, "words": {}, "voices": {}, "manifest": manifest_path}
+    with np.load(arrays_path) as arrays:
+        for split in SPLIT_NAMES:
+            audio = arrays[f"{split}_audio"].astype(np.float32) / 32768
+            splits[split] = (audio, arrays[f"{split}_labels"])
+            extra["augmented"][split] = arrays[f"{split}_augmented"]
+            extra["words"][split] = arrays[f"{split}_words"]
+            voices = manifest.loc[(manifest["split"] == split) & (manifest["label"] != vocabulary.SILENCE), "voice"]
+            extra["voices"][split] = sorted(set(voices))
+    engines = ["espeak-ng"] + (["flite", "festival"] if config.recorded_voice_renderings else [])
+    return sources.make_splits(**splits, source=f"synthetic corpus ({', '.join(engines)})", **extra)
