@@ -22,6 +22,7 @@ import tensorflow as tf
 
 import layers
 from apps import pipeline
+from apps.classes import ClassProbabilities, model_labels
 from apps.config import Config
 from data import loaders, sources
 
@@ -58,37 +59,6 @@ class SentimentConfig(Config):
 
 def text_array(texts):
     return np.array(texts, dtype=object)
-
-
-@keras.saving.register_keras_serializable(package="rnn_suite")
-class ClassNames(keras.layers.Layer):
-    """Passes the class probabilities through and keeps the class names in the model's config, so that an
-    export (also one made later from the saved `.keras` model) names exactly the classes its head learned."""
-
-    def __init__(self, names, **kwargs):
-        super().__init__(**kwargs)
-        self.names = [str(name) for name in names]
-
-    def call(self, probabilities):
-        return probabilities
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "names": self.names}
-
-
-def class_names(model):
-    """The names a model's `ClassNames` layer keeps, searched through nested models."""
-    for layer in model.layers:
-        if isinstance(layer, ClassNames):
-            return layer.names
-        if isinstance(layer, keras.Model):
-            found = class_names(layer)
-            if found:
-                return found
-    return None
 
 
 class SentimentApp(pipeline.App):
@@ -154,18 +124,17 @@ class SentimentApp(pipeline.App):
             features = keras.layers.GlobalAveragePooling1D(name="mean_over_words")(features)
         features = keras.layers.Dropout(config.dropout)(features)
         if len(classes) == 2:
-            probabilities = keras.layers.Dense(1, activation="sigmoid", name="probability")(features)
+            probabilities = ClassProbabilities(classes, activation="sigmoid", name="probability")(features)
             loss = "binary_crossentropy"
         else:
-            probabilities = keras.layers.Dense(len(classes), activation="softmax", name="probabilities")(features)
+            probabilities = ClassProbabilities(classes, name="probabilities")(features)
             loss = "sparse_categorical_crossentropy"
-        probabilities = ClassNames(classes, name="class_names")(probabilities)
         model = keras.Model(tokens, probabilities, name="sentiment_classifier")
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=["accuracy"])
         return model
 
-    def serving_endpoints(self, model, config, resources=None):
-        names = class_names(model)
+    def serving_endpoints(self, model, config, resources):
+        names = model_labels(model)
         text = [tf.TensorSpec([None], tf.string, name="text")]
         if len(names) == 2:
 

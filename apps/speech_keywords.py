@@ -34,6 +34,7 @@ import tensorflow as tf
 
 import layers
 from apps import pipeline
+from apps.classes import ClassProbabilities, model_labels
 from apps.config import Config
 from data import sources, speech
 
@@ -230,28 +231,6 @@ class SpecAugment(keras.layers.Layer):
             "seed": self.seed,
         }  # fmt: skip
         return {**super().get_config(), **config}
-
-
-@keras.saving.register_keras_serializable(package="rnn_suite")
-class ClassProbabilities(keras.layers.Dense):
-    """The classifier's head: `Dense(len(labels), activation="softmax")` that keeps the names of its classes, so
-    a saved model knows what its outputs mean and an export cannot ship names that differ from its head.
-
-    Args:
-        labels: the class names, one per output, in order.
-    """
-
-    def __init__(self, labels, **kwargs):
-        kwargs.setdefault("activation", "softmax")
-        labels = [str(label) for label in labels]
-        if len(labels) < 2 or len(set(labels)) != len(labels):
-            raise ValueError(f"`labels` must name at least 2 distinct classes. Received: labels={labels!r}")
-        super().__init__(len(labels), **kwargs)
-        self.labels = tuple(labels)
-
-    def get_config(self):
-        config = {key: value for key, value in super().get_config().items() if key != "units"}
-        return {**config, "labels": list(self.labels)}
 
 
 def keyword_positions(labels):
@@ -566,15 +545,6 @@ def keywords_argument(text):
 # ---------------------------------------------------------------------------------------------------------
 # Labels: saved with the model, shipped with the export
 # ---------------------------------------------------------------------------------------------------------
-
-
-def model_labels(model):
-    """The class names the model's head was built with (a model saved before they were kept has none)."""
-    head = model.get_layer("probabilities")
-    if not isinstance(head, ClassProbabilities):
-        raise ValueError(f"The model's head keeps no class names; train the model again. Received: a "
-                         f"{type(head).__name__} head")  # fmt: skip
-    return list(head.labels)
 
 
 def labels_table(labels):

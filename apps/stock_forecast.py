@@ -256,7 +256,7 @@ class StockForecastApp(pipeline.App):
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=pinball_loss)
         return model
 
-    def serving_endpoints(self, model, config, resources=None):
+    def serving_endpoints(self, model, config, resources):
         scale = model.get_layer("scaled_log_returns").scale
         window = config.window
 

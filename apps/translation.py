@@ -572,7 +572,7 @@ class TranslationApp(pipeline.App):
         )
         return model
 
-    def serving_endpoints(self, model, config):
+    def serving_endpoints(self, model, config, resources):
         text = [tf.TensorSpec([None], tf.string, name="text")]
 
         def serve(text):

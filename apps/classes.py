@@ -1,0 +1,44 @@
+"""The classifiers' head, which keeps the names of its classes with the model."""
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class ClassProbabilities(keras.layers.Dense):
+    """A classifier's head that keeps the names of its classes, so that a saved model knows what its outputs
+    mean and an export (also one made later from the `.keras` file) cannot ship names that differ from it.
+
+    `Dense(len(labels), activation="softmax")`; with two labels and `activation="sigmoid"`, `Dense(1)` giving
+    the probability of the second label.
+
+    Args:
+        labels: the class names, one per class, in output order.
+    """
+
+    def __init__(self, labels, **kwargs):
+        kwargs.setdefault("activation", "softmax")
+        labels = [str(label) for label in labels]
+        if len(labels) < 2 or len(set(labels)) != len(labels):
+            raise ValueError(f"`labels` must name at least 2 distinct classes. Received: labels={labels!r}")
+        if kwargs["activation"] == "sigmoid" and len(labels) != 2:
+            raise ValueError(f"A sigmoid head has exactly 2 labels. Received: labels={labels!r}")
+        super().__init__(1 if kwargs["activation"] == "sigmoid" else len(labels), **kwargs)
+        self.labels = tuple(labels)
+
+    def get_config(self):
+        config = {key: value for key, value in super().get_config().items() if key != "units"}
+        return {**config, "labels": list(self.labels)}
+
+
+def model_labels(model):
+    """The class names of the model's `ClassProbabilities` head, searched through nested models."""
+    for layer in model.layers:
+        if isinstance(layer, ClassProbabilities):
+            return list(layer.labels)
+        if isinstance(layer, keras.Model):
+            try:
+                return model_labels(layer)
+            except ValueError:
+                continue
+    raise ValueError(f"The model {model.name!r} has no head that keeps class names; train it again. Received: "
+                     f"layers {[layer.name for layer in model.layers]}")  # fmt: skip
