@@ -13,7 +13,8 @@ SIGNATURE = "serving_default"
 CONTRACTS = {
     "sentiment": {
         "inputs": {"text": tf.string},  # [batch]: raw review text
-        "outputs": {"probability": tf.float32, "label": tf.string},  # [batch]; label "positive"/"negative"
+        # [batch]; label "positive"/"negative" (two classes; with more: label and probabilities [batch, classes])
+        "outputs": {"probability": tf.float32, "label": tf.string},
     },
     "stock_forecast": {
         "inputs": {"prices": tf.float32},  # [batch, time]: 10 to 60 daily closes, oldest first
@@ -25,7 +26,7 @@ CONTRACTS = {
     },
     "speech_keywords": {
         "inputs": {"audio": tf.float32},  # [batch, samples]: 16 kHz mono in [-1, 1], any length (1 s is used)
-        "outputs": {"label": tf.string, "probabilities": tf.float32},  # [batch], [batch, 22]
+        "outputs": {"label": tf.string, "probabilities": tf.float32},  # [batch], [batch, classes] (22 bundled)
     },
 }
 
