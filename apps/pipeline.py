@@ -90,6 +90,10 @@ class App:
         """The app's own PNG plots; returns their paths."""
         return []
 
+    def report_files(self, config, data, predict, report_dir):
+        """The app's own report files besides plots (sample predictions, say); returns their paths."""
+        return []
+
     def parse_inputs(self, values):
         """Raw serving inputs from command-line strings (or a file's lines)."""
         raise NotImplementedError
@@ -386,6 +390,7 @@ def write_report(app, config, data, version_dir, history_path, seconds=None):
     if history_path is not None and history_path.exists():
         plots.append(plot_learning_curves(history_path, report_dir / "learning_curves.png"))
     plots += app.plot(config, data, predict, report_dir)
+    files = app.report_files(config, data, predict, report_dir)
     report = {
         "app": app.name,
         "dataset": data.get("source", config.dataset),
@@ -400,6 +405,7 @@ def write_report(app, config, data, version_dir, history_path, seconds=None):
         "model": metrics,
         "baselines": baselines,
         "plots": [str(path) for path in plots],
+        "files": [str(path) for path in files],
     }
     (report_dir / "metrics.json").write_text(json.dumps(report, indent=2, default=float))
     (report_dir / "metrics.md").write_text(markdown_report(report))
@@ -429,6 +435,7 @@ def markdown_report(report):
     if report.get("train_seconds"):
         lines.append(f"Trained in {report['train_seconds']:.0f} s on {os.cpu_count()} CPU cores; export {report['export']}.")
     lines += [f"![{pathlib.Path(path).stem}]({pathlib.Path(path).name})" for path in report["plots"]]
+    lines += [f"- [{pathlib.Path(path).name}]({pathlib.Path(path).name})" for path in report.get("files", [])]
     return "\n".join(lines) + "\n"
 
 

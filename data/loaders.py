@@ -1,4 +1,4 @@
-"""Loaders for the sentiment, stock and translation apps: bundled offline data by default, online on request."""
+"""Loaders for the sentiment, stock and translation apps: bundled offline data, online data, the user's own pairs."""
 
 import os
 import pathlib
@@ -202,8 +202,9 @@ def _check_max_words(max_words):
 def load_translation(dataset="bundled", max_words=MAX_WORDS, cache_dir=".cache", seed=SPLIT_SEED):
     """English-Spanish sentence pairs split for training, validation and test, at most `max_words` words a side.
 
-    Returns a dict:
+    Returns `sources.make_splits(...)`'s dict:
       - `"train"`, `"validation"`, `"test"`: `(english: list[str], spanish: list[str])`, aligned.
+      - `"source"`: the dataset's name; `"dropped"`: `{reason: pairs}` left out on the way.
       - `"kept"`: `{split: {"pairs", "verses", "dropped_too_long", "split_verses", "pieces_from_split_verses"}}`:
         the pairs returned; the verses (sentence pairs for spa_eng) in the split's books; the pairs dropped for
         having more than `max_words` words on either side; the verses cut into pieces and the pieces they gave
@@ -216,13 +217,15 @@ def load_translation(dataset="bundled", max_words=MAX_WORDS, cache_dir=".cache",
     split by book (`TEST_BOOKS`, `VALIDATION_BOOKS`, the rest for training). A verse longer than `max_words`
     on either side is cut into pieces when `aligned_pieces` finds cuts that pair up; otherwise it stays whole.
     `dataset="spa_eng"`: the TensorFlow NMT tutorial's Tatoeba pairs, downloaded with `keras.utils.get_file`
-    into `cache_dir`, split 80/10/10 by a `seed`-shuffled order of the unique English sentences, so one English
-    sentence is never in two splits. Fails within seconds when it is neither cached nor reachable.
+    into `cache_dir` and read by `load_translation_pairs` (split 80/10/10 by a `seed`-shuffled order of the
+    unique English sentences). Fails within seconds when it is neither cached nor reachable.
     """
     _check_dataset(dataset, TRANSLATION_DATASETS)
     _check_max_words(max_words)
     if dataset == "spa_eng":
-        return _load_spa_eng(max_words, cache_dir, seed)
+        return load_translation_pairs(
+            _spa_eng_file(cache_dir), max_words, sources.SplitOptions(seed=seed), source_name="spa_eng"
+        )
     from data import build_bible_corpus  # imports this module, so it cannot be imported at the top
 
     verses = pd.read_csv(build_bible_corpus.BIBLE_FILE, sep="\t", keep_default_na=False)
@@ -234,19 +237,90 @@ def load_translation(dataset="bundled", max_words=MAX_WORDS, cache_dir=".cache",
     missing = [book for book in TEST_BOOKS + VALIDATION_BOOKS if book not in set(verses["book"])]
     if missing:
         raise ValueError(f"Expected the corpus to hold every test and validation book. Received none of: {missing}")
-    result = {"kept": {}, "books": {}}
+    pairs, kept = {}, {}
     for split in SPLIT_NAMES:
         in_split = verses[verses["book"].isin(books[split])]
         references = zip(in_split["book"], in_split["chapter"], in_split["verse"])
-        english, spanish, references, counts = _cut_and_filter(
+        english, spanish, references, kept[split] = _cut_and_filter(
             in_split["english"], in_split["spanish"], references, max_words
         )
-        result[split] = (english, spanish)
-        result["kept"][split] = counts
-        result["books"][split] = books[split]
+        pairs[split] = (english, spanish)
         if split == "test":
-            result["test_refs"] = references
-    return result
+            test_references = references
+    return sources.make_splits(
+        *(pairs[split] for split in SPLIT_NAMES), source="bundled", dropped=_too_long(kept, max_words),
+        kept=kept, books=books, test_refs=test_references,
+    )  # fmt: skip
+
+
+def load_translation_pairs(path, max_words=MAX_WORDS, options=None, source_column="", target_column="",
+                           source_name=None):  # fmt: skip
+    """The sentence pairs of one file, any language pair, split like `load_translation` and returned as it
+    returns them (`"books"` empty, `"test_refs"` None, `"source"` the path or `source_name`).
+
+    Without column names the file has spa.txt's layout: no header, one pair a line, the source and the
+    target in the first two tab-separated columns, later columns (Tatoeba's attribution) ignored. With
+    `source_column` and `target_column` it is a headered CSV, TSV or JSON-lines table (`sources.read_table`).
+
+    `options` (`sources.SplitOptions`) chooses the split: by default seeded random, with each distinct
+    source sentence (often translated several ways) whole in one split, so no test sentence was trained
+    on; or whole groups of its `group_column`; or the file's own `split_column` (headered files only).
+    Blank lines and repeated pairs are dropped, then pairs longer than `max_words` on a side that cannot be
+    cut into aligned pieces; `"dropped"` counts each.
+
+    Raises `sources.DataError` naming the file and line for: a missing file, a line without a tab, an
+    empty source or target, a missing column, and a split left without pairs.
+    """
+    _check_max_words(max_words)
+    options = options or sources.SplitOptions()
+    if bool(source_column) != bool(target_column):
+        raise ValueError(
+            "Give both the source and the target column of a headered file, or neither for a headerless "
+            f"source<TAB>target file. Received: source_column={source_column!r}, target_column={target_column!r}"
+        )
+    if source_column:
+        frame = sources.read_table(path, [source_column, target_column])
+    elif options.group_column or options.split_column:
+        raise sources.DataError(
+            f"{path}: a group or split column needs a headered file; name its source and target columns with "
+            "--source-column and --target-column. Received: a headerless source<TAB>target file"
+        )
+    else:
+        frame = read_sentence_pairs(path)
+        source_column, target_column = "source", "target"
+    columns = [source_column, target_column]
+    frame[columns] = frame[columns].astype(str).apply(lambda column: column.str.strip())
+    frame, dropped = sources.drop_blank_and_duplicate_rows(frame, columns)
+    for column in columns:
+        sources.require_nonblank(frame, column, path)
+    if options.group_column or options.split_column:
+        splits = sources.split_rows(frame, options, path)
+    else:
+        # One source sentence with several translations goes whole to one split.
+        splits = sources.grouped_split(frame[source_column], options.seed, options.fractions)
+    sources.check_split_sizes(splits, path)
+    pairs, kept = {}, {}
+    for split in SPLIT_NAMES:
+        rows = frame[splits == split]
+        english, spanish, _, kept[split] = _cut_and_filter(
+            rows[source_column], rows[target_column], [None] * len(rows), max_words
+        )
+        if not english:
+            raise sources.DataError(
+                f"{path}: the {split} split holds no pair of at most {max_words} words a side. Received "
+                f"{len(rows)} {split} pair(s), all longer; shorten them, raise max_words, or add shorter pairs"
+            )
+        pairs[split] = (english, spanish)
+    return sources.make_splits(
+        *(pairs[split] for split in SPLIT_NAMES), source=source_name or path,
+        dropped={**dropped, **_too_long(kept, max_words)}, kept=kept,
+        books={split: [] for split in SPLIT_NAMES}, test_refs=None,
+    )  # fmt: skip
+
+
+def _too_long(kept, max_words):
+    count = sum(counts["dropped_too_long"] for counts in kept.values())
+    return {f"pairs longer than {max_words} words": count} if count else {}
 
 
 def _cut_and_filter(english_texts, spanish_texts, references, max_words):
@@ -294,30 +368,32 @@ def _spa_eng_file(cache_dir):
     return found[0]
 
 
-def read_spa_eng(path):
-    """`(english, spanish)` lists from spa.txt: tab-separated, English first; later columns (attribution) ignored."""
-    english, spanish = [], []
-    for line in pathlib.Path(path).read_text(encoding="utf-8").splitlines():
-        columns = line.split("\t")
-        if len(columns) >= 2 and columns[0].strip() and columns[1].strip():
-            english.append(columns[0].strip())
-            spanish.append(columns[1].strip())
-    return english, spanish
+def read_sentence_pairs(path):
+    """spa.txt's layout as a frame of `"source"` and `"target"` strings, row `i` from line `i + 1`.
 
-
-def _load_spa_eng(max_words, cache_dir, seed):
-    english, spanish = read_spa_eng(_spa_eng_file(cache_dir))
-    # One English sentence (often with several Spanish renderings) goes whole to one split.
-    split_of_pair = sources.grouped_split(english, seed, SPLIT_FRACTIONS)
-    result = {"kept": {}, "books": {split: [] for split in SPLIT_NAMES}, "test_refs": None}
-    for split in SPLIT_NAMES:
-        pairs = [pair for pair, name in zip(zip(english, spanish), split_of_pair) if name == split]
-        english_kept, spanish_kept, _, counts = _cut_and_filter(
-            [source for source, _ in pairs], [target for _, target in pairs], [None] * len(pairs), max_words
-        )
-        result[split] = (english_kept, spanish_kept)
-        result["kept"][split] = counts
-    return result
+    One pair a line, source and target in the first two tab-separated columns; later columns (Tatoeba's
+    attribution) are ignored. Blank lines stay as blank rows, which `drop_blank_and_duplicate_rows` counts.
+    A line with text but no tab is a `sources.DataError` naming it.
+    """
+    path = sources.require_path(path)
+    rows = []
+    try:
+        with path.open(encoding="utf-8-sig") as file:
+            for number, line in enumerate(file, start=1):
+                columns = line.rstrip("\r\n").split("\t")
+                if len(columns) < 2 and columns[0].strip():
+                    raise sources.DataError(
+                        f"{path}, line {number}: expected a source and a target sentence separated by a tab. "
+                        f"Received 1 column: {columns[0][:80]!r}"
+                    )
+                rows.append(columns[:2] if len(columns) >= 2 else ["", ""])
+    except UnicodeDecodeError as error:
+        raise sources.DataError(f"{path}: expected UTF-8 text. Received: {error}") from None
+    if not rows:
+        raise sources.DataError(f"{path}: expected lines of tab-separated sentence pairs. Received: an empty file")
+    frame = pd.DataFrame(rows, columns=["source", "target"])
+    frame.attrs.update(path=str(path), first_line=1)
+    return frame
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,14 +1,20 @@
 """The translation app: word splitting and detokenization, the decoder's agreement with its training
-graph, beam search against exhaustive search, and the quick-trained export in a fresh process."""
+graph, beam search against exhaustive search, the config's layer sizes, and the quick-trained export in a
+fresh process."""
 
 import itertools
+import json
+import re
+import zipfile
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from apps import pipeline, translation
-from apps.translation import END, START, Translator
+from apps import pipeline, translation, translation_model, translation_search, translation_text
+from apps.translation_model import Translator
+from apps.translation_text import END, START
 from serving.contracts import CONTRACTS
 from tests.test_apps import folders, run_without_our_code, train_once
 
@@ -20,22 +26,22 @@ def decode(values):
 
 
 def test_split_words_keeps_accented_words_and_separates_punctuation():
-    words = translation.split_words(tf.constant(["¿Quién es JEHOVÁ, el Dios?", "", "Naomi’s  husband; 12."]))
+    words = translation_text.split_words(tf.constant(["¿Quién es JEHOVÁ, el Dios?", "", "Naomi’s  husband; 12."]))
     assert [decode(row) for row in words.to_list()] == [
         ["¿", "quién", "es", "jehová", ",", "el", "dios", "?"], [], ["naomi’s", "husband", ";", "12", "."]
     ]
-    spelled = translation.split_words(tf.constant(["¿Quién es JEHOVÁ?"]), lowercase=False)
+    spelled = translation_text.split_words(tf.constant(["¿Quién es JEHOVÁ?"]), lowercase=False)
     assert decode(spelled.to_list()[0]) == ["¿", "Quién", "es", "JEHOVÁ", "?"]
 
 
 def test_detokenize_and_capitalize_give_readable_text():
     words = tf.constant([["¿", "quién", "es", "", "él", "?"], ["dijo", ":", "«", "sí", "»", "."]])
-    assert decode(translation.detokenize(words)) == ["¿quién es él?", "dijo: «sí»."]
-    assert decode(translation.capitalize(tf.constant(["ángel", "", "x", "Él"]))) == ["Ángel", "", "X", "Él"]
+    assert decode(translation_text.detokenize(words)) == ["¿quién es él?", "dijo: «sí»."]
+    assert decode(translation_text.capitalize(tf.constant(["ángel", "", "x", "Él"]))) == ["Ángel", "", "X", "Él"]
 
 
 def test_vocabulary_is_by_frequency_and_shows_the_usual_spelling():
-    words, display = translation.build_vocabulary(
+    words, display = translation_text.build_vocabulary(
         ["Dios dijo: dios es Dios.", "Y dijo Jehová."], size=10, reserved=(START, END)
     )
     assert words[:2] == [START, END] and words[2:5] == ["dios", ".", "dijo"]  # ties alphabetical
@@ -43,14 +49,14 @@ def test_vocabulary_is_by_frequency_and_shows_the_usual_spelling():
     assert len(words) <= 8  # size counts padding and the unknown token too
 
 
-def tiny_translator(attention=True, cell="gru", max_output_tokens=3):
+def tiny_translator(attention=True, cell="gru", max_output_tokens=3, units=(5,)):
     keras_seed = 7
     tf.keras.utils.set_random_seed(keras_seed)
     model = Translator(
         ["[START]", "[END]", "the", "house", "dog"],
         ["[START]", "[END]", "la", "casa"],
         ["[START]", "[END]", "la", "casa"],
-        embedding_dim=4, units=5, cell=cell, attention=attention, dropout=0.0,
+        embedding_dim=4, units=units, cell=cell, attention=attention, dropout=0.0,
         max_source_tokens=8, max_output_tokens=max_output_tokens,
     )  # fmt: skip
     model.build()
@@ -66,16 +72,16 @@ def test_greedy_tokens_are_the_argmax_of_the_teacher_forced_graph(cell, attentio
     model = tiny_translator(attention, cell, max_output_tokens=6)
     texts = tf.constant(["the house", "the dog the house dog", "unknown words here"])
     result = model.translate(texts, beam_width=1)
-    source_ids, _, _ = model.tokenize_source(texts)
+    source_ids, _, _ = translation_text.tokenize_source(texts, model.source_lookup, model.max_source_tokens)
     ids = tf.cast(model.target_lookup(tf.constant([[START, END]]))[0], tf.int64)  # sanity of the lookup
-    assert ids.numpy().tolist() == [translation.START_ID, translation.END_ID]
-    chosen, _ = model.greedy_search(source_ids, tf.constant(6))
-    target_in = tf.concat([tf.fill([3, 1], tf.constant(translation.START_ID, tf.int64)), chosen[:, :-1]], axis=1)
+    assert ids.numpy().tolist() == [translation_text.START_ID, translation_text.END_ID]
+    chosen, _ = model.search(source_ids, tf.constant(6), method="greedy")
+    target_in = tf.concat([tf.fill([3, 1], tf.constant(translation_text.START_ID, tf.int64)), chosen[:, :-1]], axis=1)
     logits = model({"source": source_ids, "target_in": target_in}).numpy()
-    logits[:, :, [translation.PAD_ID, translation.START_ID]] = -np.inf
+    logits[:, :, [translation_text.PAD_ID, translation_text.START_ID]] = -np.inf
     for row, tokens in enumerate(chosen.numpy()):
         for position, token in enumerate(tokens):
-            if token == translation.PAD_ID:  # finished earlier
+            if token == translation_text.PAD_ID:  # finished earlier
                 break
             assert token == np.argmax(logits[row, position])
     assert result["translation"].shape == (3,)
@@ -94,20 +100,20 @@ def test_beam_width_one_is_greedy_search():
 def exhaustive_best(model, text, max_length, alpha):
     """The best output by brute force: every sequence of allowed tokens up to `max_length`, scored by its
     log-probability over GNMT's length penalty, computed with the teacher-forced training graph."""
-    source_ids, _, _ = model.tokenize_source(tf.constant([text]))
-    allowed = [translation.UNKNOWN_ID, translation.END_ID] + list(range(4, len(model.target_vocabulary) + 2))
+    source_ids, _, _ = translation_text.tokenize_source(tf.constant([text]), model.source_lookup, model.max_source_tokens)
+    allowed = [translation_text.UNKNOWN_ID, translation_text.END_ID] + list(range(4, len(model.target_vocabulary) + 2))
     best, best_score = None, -np.inf
     for length in range(1, max_length + 1):
         for sequence in itertools.product(allowed, repeat=length):
-            if translation.END_ID in sequence[:-1]:
+            if translation_text.END_ID in sequence[:-1]:
                 continue
-            target_in = tf.constant([[translation.START_ID, *sequence[:-1]]], tf.int64)
+            target_in = tf.constant([[translation_text.START_ID, *sequence[:-1]]], tf.int64)
             logits = model({"source": source_ids, "target_in": target_in}).numpy()[0]
-            logits[:, [translation.PAD_ID, translation.START_ID]] = -1e9
+            logits[:, [translation_text.PAD_ID, translation_text.START_ID]] = -1e9
             log_probabilities = logits - np.log(np.sum(np.exp(logits - logits.max(-1, keepdims=True)), -1, keepdims=True)) - logits.max(-1, keepdims=True)
             total = sum(log_probabilities[step, token] for step, token in enumerate(sequence))
             # Sequences that stop at the length limit without [END] are complete too.
-            if sequence[-1] != translation.END_ID and length < max_length:
+            if sequence[-1] != translation_text.END_ID and length < max_length:
                 continue
             score = total / ((5.0 + length) / 6.0) ** alpha
             if score > best_score:
@@ -119,9 +125,9 @@ def exhaustive_best(model, text, max_length, alpha):
 def test_wide_beam_search_finds_the_exhaustive_best(text):
     model = tiny_translator(max_output_tokens=3)
     expected = exhaustive_best(model, text, 3, model.length_penalty)
-    source_ids, _, _ = model.tokenize_source(tf.constant([text]))
-    ids, _ = model.beam_search(source_ids, tf.constant(3), beam_width=64)
-    found = [int(token) for token in ids.numpy()[0] if token != translation.PAD_ID]
+    source_ids, _, _ = translation_text.tokenize_source(tf.constant([text]), model.source_lookup, model.max_source_tokens)
+    ids, _ = model.search(source_ids, tf.constant(3), beam_width=64, method="beam")
+    found = [int(token) for token in ids.numpy()[0] if token != translation_text.PAD_ID]
     assert found == expected
 
 
@@ -138,8 +144,69 @@ def test_translator_config_round_trip_and_bad_arguments():
         Translator(["a"], ["la", "casa"], ["la", "casa"])
     with pytest.raises(ValueError, match="Received: beam_width=0"):
         model.translate(texts, beam_width=0, search="beam")
-    with pytest.raises(ValueError, match="Received: cell='cnn'"):
+    with pytest.raises(ValueError, match="Received: 'cnn'"):
         translation.TranslationConfig(cell="cnn")
+
+
+def test_searches_drive_any_step_function_and_beam_finds_what_greedy_misses():
+    """A made-up next-token table, no model: greedy takes the likelier first word (0.6) and ends at
+    0.6 x 0.34; a beam of 2 keeps "[END]" at once (0.4), the better whole sequence."""
+    never = -1e9
+    uniform = [never, np.log(1 / 3), never, np.log(1 / 3), np.log(1 / 3)]  # unknown, [END], word 4
+    table = tf.constant([uniform, uniform, [never, never, never, np.log(0.4), np.log(0.6)], uniform,
+                         [never, np.log(0.33), never, np.log(0.34), np.log(0.33)]], tf.float32)  # fmt: skip
+
+    def step(tokens, states, context):
+        return tf.gather(table, tokens), tf.ones([tf.shape(tokens)[0], 1]), states
+
+    states = [tf.zeros([2, 1])]
+    greedy, _ = translation_search.greedy_search(step, states, [], tf.constant(3))
+    assert greedy.numpy().tolist() == [[4, translation_text.END_ID]] * 2
+    beam, attention = translation_search.beam_search(
+        step, states, [], tf.constant(3), beam_width=2, length_penalty=0.0, vocabulary_size=5, source_length=1
+    )
+    assert beam.numpy().tolist() == [[translation_text.END_ID, translation_text.PAD_ID]] * 2
+    assert attention.shape == (2, 2, 1)
+
+
+def test_units_list_the_encoder_layers_and_the_decoder_takes_the_last(tmp_path):
+    model = tiny_translator(units=(6, 5))
+    assert [layer.forward_layer.units for layer in model.encoder_layers] == [6, 5]
+    assert model.decoder.units == 5 and model.get_config()["units"] == [6, 5]
+    texts = tf.constant(["the dog", "house the"])
+    assert model.translate(texts, beam_width=2)["translation"].shape == (2,)
+    # A model saved while the config held one size and a depth still loads, as a stack of that size.
+    model = tiny_translator(units=(5,))
+    expected = model.translate(texts, beam_width=2)["translation"].numpy()
+    path = tmp_path / "old.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    saved = json.loads(files["config.json"])
+    saved["module"] = "apps.translation"
+    saved["config"]["units"], saved["config"]["encoder_depth"] = 5, 1
+    files["config.json"] = json.dumps(saved).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    loaded = keras.models.load_model(path)
+    assert loaded.units == (5,)
+    np.testing.assert_array_equal(loaded.translate(texts, beam_width=2)["translation"].numpy(), expected)
+
+
+def test_config_takes_units_as_a_list_of_layer_sizes_from_the_command_line():
+    app = translation.TranslationApp()
+    arguments = pipeline.build_parser(app).parse_args(["train", "--units", "32", "16", "--cell", "lstm"])
+    config = pipeline.config_from_arguments(app, arguments)
+    assert config.units == (32, 16) and config.cell == "lstm"
+    assert translation.TranslationConfig().units == (256,)
+    for units in [256, (), (16, 0), ("16",)]:
+        with pytest.raises(ValueError, match=re.escape(f"Received: units={units!r}")):
+            translation.TranslationConfig(units=units)
+    with pytest.raises(ValueError, match="Received: dataset='wmt14'"):
+        translation.TranslationConfig(dataset="wmt14")
+    with pytest.raises(SystemExit):  # the depth is the number of sizes now
+        pipeline.build_parser(app).parse_args(["train", "--encoder-depth", "2"])
 
 
 @pytest.fixture(scope="module")
