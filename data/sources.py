@@ -209,7 +209,7 @@ def read_table(path, columns=()):
             frame.attrs["first_line"] = 1
         else:
             frame = pd.read_csv(path, sep="," if kind == "csv" else "\t", dtype=str, keep_default_na=False,
-                                skip_blank_lines=True, quoting=3 if kind == "tsv" else 0)  # fmt: skip
+                                skip_blank_lines=False, quoting=3 if kind == "tsv" else 0)  # fmt: skip
             frame.attrs["first_line"] = 2
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
         expected = "one JSON object per line" if kind == "jsonl" else f"a {kind.upper()} file with a header row"

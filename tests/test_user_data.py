@@ -117,7 +117,7 @@ def write_csv(path, text):
     [
         (None, [], "no such file"),
         ("review,stars\nfine,good\n", [], r"expected the column\(s\) \['text', 'label'\]"),
-        ("text,label\n" + "nice,good\nawful,bad\n" * 3 + ",good\n", [], r"line 8: the 'text' is empty"),
+        ("text,label\n" + "nice,good\nawful,bad\n" * 3 + "\n,good\n", [], r"line 9: the 'text' is empty"),
         ("text,label\n" + "".join(f"t{i},good\nu{i},bad\n" for i in range(6)) + "lonely,other\n", [],
          r"at least 2 examples.*\['other'\]"),
         ("text,label,split\n" + "".join(f"t{i},good,train\nu{i},bad,train\n" for i in range(4)) + "v,good,validation\n"
