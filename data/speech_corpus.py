@@ -829,7 +829,7 @@ def load_speech_commands(split="train"):
     digits are in its `_unknown_` (see `OURS_MISSING_FROM_SPEECH_COMMANDS`). Needs the dataset downloaded (2.4 GB)
     or the network; fails within seconds when neither, pointing to the bundled corpus.
     """
-    data_directory = loaders._tfds_data_directory()
+    data_directory = loaders.tfds_data_directory()
     if not (data_directory / "speech_commands").is_dir() and not loaders.host_is_reachable(SPEECH_COMMANDS_HOST):
         raise RuntimeError(
             f"speech_commands is not downloaded under {data_directory} and {SPEECH_COMMANDS_HOST[0]} is unreachable "
