@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from apps.config import DISTRIBUTE_CHOICES
 from apps.distributed import fit_across_workers
+from serving import formats
 
 SERVING_SIGNATURE = "serving_default"
 
@@ -89,12 +90,12 @@ class App:
         return []
 
     def parse_inputs(self, values):
-        """Raw serving inputs from command-line strings (or a file's lines)."""
-        raise NotImplementedError
+        """Raw serving inputs from command-line strings (or a file's lines), as the serving client parses them."""
+        return formats.PARSERS[self.name](values)
 
     def format_outputs(self, inputs, outputs):
-        """Predictions as friendly text."""
-        raise NotImplementedError
+        """Predictions as friendly text, as the serving client prints them."""
+        return formats.FORMATTERS[self.name](inputs, outputs)
 
     def extra_verbs(self):
         """The app's own command-line verbs, `{name: (help, add_arguments(parser), run(config, arguments))}`.

@@ -154,16 +154,6 @@ class SentimentApp(pipeline.App):
         axis.set_title(f"Test confusion matrix ({len(labels)} snippets)")
         return [pipeline.save_figure(figure, report_dir / "confusion_matrix.png")]
 
-    def parse_inputs(self, values):
-        return {"text": text_array(values)}
-
-    def format_outputs(self, inputs, outputs):
-        lines = []
-        for text, label, probability in zip(inputs["text"], outputs["label"], outputs["probability"]):
-            shown = text if len(text) <= 70 else text[:67] + "..."
-            lines.append(f"{label.decode():>8}  p(positive)={probability:.3f}  {shown!r}")
-        return "\n".join(lines)
-
 
 def classification_metrics(labels, probabilities):
     labels = np.asarray(labels).astype(int)

@@ -26,6 +26,7 @@ import layers
 from apps import pipeline
 from apps.config import Config
 from data import speech_corpus
+from serving import formats
 
 LABELS = tuple(speech_corpus.LABELS)
 KEYWORD_COUNT = len(speech_corpus.KEYWORDS)  # the first KEYWORD_COUNT labels are keywords
@@ -464,22 +465,8 @@ class SpeechKeywordsApp(pipeline.App):
 
     # Command line ----------------------------------------------------------------------------------------
 
-    def parse_inputs(self, values):
-        """WAV files; shorter ones are padded with silence on both sides to the longest, so one batch holds
-        them all (serving then pads or crops each row to 1 s the same way it would alone)."""
-        clips = [read_wav(value) for value in values]
-        longest = max(len(clip) for clip in clips)
-        rows = [np.pad(clip, ((longest - len(clip)) // 2, longest - len(clip) - (longest - len(clip)) // 2))
-                for clip in clips]  # fmt: skip
-        return {"audio": np.stack(rows).astype("float32")}
-
     def format_outputs(self, inputs, outputs):
-        lines = []
-        for index, (label, probabilities) in enumerate(zip(outputs["label"], outputs["probabilities"])):
-            top = np.argsort(probabilities)[::-1][:3]
-            others = ", ".join(f"{LABELS[position]} {probabilities[position]:.2f}" for position in top[1:])
-            lines.append(f"clip {index + 1}: {label.decode():<10} p={probabilities.max():.3f}   (then {others})")
-        return "\n".join(lines)
+        return formats.format_speech_keywords(inputs, outputs, labels=LABELS)
 
     def extra_verbs(self):
         return {
@@ -642,12 +629,7 @@ def spokennumbers_metrics(words, predicted):
 # ---------------------------------------------------------------------------------------------------------
 
 
-def read_wav(path):
-    """A WAV file as float32 mono 16 kHz samples in [-1, 1], through the corpus' own reader."""
-    try:
-        return speech_corpus.read_wav(path)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"Could not read a WAV file at {path}. Received: {error}") from None
+read_wav = formats.read_wav  # `listen` reads its recording as `predict` reads clips
 
 
 def add_listen_arguments(parser):

@@ -642,13 +642,6 @@ class TranslationApp(pipeline.App):
         signature = self.export_signatures(predict.path)["translate_with_attention"]
         return [plot_attention(signature, [english[index] for index in chosen], report_dir / "attention.png")]
 
-    def parse_inputs(self, values):
-        return {"text": text_array(values)}
-
-    def format_outputs(self, inputs, outputs):
-        return "\n".join(
-            f"{source}\n  -> {translation.decode()}" for source, translation in zip(inputs["text"], outputs["translation"])
-        )
 
 
 # Modern phrasings outside the corpus, to show in the report how the model does away from its domain.

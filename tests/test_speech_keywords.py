@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from apps import pipeline, speech_keywords
 from apps.speech_keywords import CLIP_SAMPLES, LABELS, SAMPLE_RATE
-from tests.test_apps import folders, run_without_our_code, train_once
+from tests.helpers import folders, run_without_our_code
 
 NAME = "speech_keywords"
 
@@ -106,8 +106,8 @@ def test_stacked_frames_and_config_errors():
 
 
 @pytest.fixture
-def trained_speech(tmp_path_factory):
-    return train_once(NAME, tmp_path_factory)
+def trained_speech(trained_app):
+    return trained_app(NAME)
 
 
 def export_dir(trained):
@@ -251,8 +251,9 @@ def test_evaluate_and_export_verbs(trained_speech, tmp_path):
     arguments = ["--quick", "--export-dir", str(trained_path / "saved_models"), "--runs-dir",
                  str(trained_path / "runs"), "--reports-dir", str(tmp_path / "reports")]  # fmt: skip
     assert 0 <= pipeline.main(app, ["evaluate", *arguments])["model"]["accuracy"] <= 1
+    latest = pipeline.version_numbers(trained_path / "saved_models" / NAME)[-1]
     version_dir = pipeline.main(app, ["export", *arguments])  # from runs/<app>/model.keras, checked and numbered
-    assert version_dir.name == "2"
+    assert int(version_dir.name) == latest + 1
     assert sorted(tf.saved_model.load(str(version_dir)).signatures) == ["labels", "serving_default", "stream"]
 
 
