@@ -3,17 +3,19 @@
 Keras 3.15's `fit` fails under that strategy (keras-team/keras#20585: it reduces nested per-replica
 batches), so this loop does what `fit` and the pipeline's callbacks do, in the strategy's own terms:
 synchronous steps whose gradients the optimizer all-reduces across workers, a validation loss each
-epoch, early stopping that restores the best weights, a checkpoint every epoch that a restarted run
-resumes from, the CSV history and TensorBoard scalars.
+epoch, early stopping and the time budget, ending with the best weights, the backup of apps/training.py
+that a restarted run resumes from, the CSV history and TensorBoard scalars.
 """
 
 import csv
-import json
-import shutil
+import itertools
+import time
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from apps import training
 
 
 def replica_loss(model, inputs, targets, training, replicas):
@@ -28,7 +30,6 @@ def replica_loss(model, inputs, targets, training, replicas):
 
 def fit_across_workers(model, strategy, train_dataset, validation_dataset, config, run_dir, history_path):
     replicas = strategy.num_replicas_in_sync
-    train_batches = strategy.experimental_distribute_dataset(train_dataset)
     validation_batches = strategy.experimental_distribute_dataset(validation_dataset)
 
     @tf.function
@@ -50,24 +51,23 @@ def fit_across_workers(model, strategy, train_dataset, validation_dataset, confi
     def mean_loss(step, batches):
         return float(np.mean([step(inputs, targets).numpy() for inputs, targets in batches]))
 
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-    with strategy.scope():
-        model.optimizer.build(model.trainable_variables)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch)
-    backup_dir = run_dir / "backup"
-    manager = tf.train.CheckpointManager(checkpoint, str(backup_dir), max_to_keep=1)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint)
-        print(f"Resuming after epoch {int(epoch.numpy())} from {manager.latest_checkpoint}")
-        from apps.pipeline import keep_history_before  # the pipeline imports this module
+    @tf.function
+    def count_replicas(flag):
+        """How many replicas (one per worker on CPUs) pass a `flag` of 1.0."""
+        return strategy.reduce("SUM", strategy.run(lambda value: value, args=(flag,)), axis=None)
 
-        keep_history_before(history_path, int(epoch.numpy()))
+    backup = training.Backup(run_dir / "backup", model)
+    state = backup.restore()
+    batches, steps = training.batches_from_epoch(train_dataset, state.epoch)
+    train_batches = iter(strategy.experimental_distribute_dataset(batches))
     writer = tf.summary.create_file_writer(str(run_dir / "logs"))
-    best_loss, best_weights, waited = np.inf, None, 0
-    while int(epoch.numpy()) < config.epochs:
-        loss = mean_loss(train_step, train_batches)
+    last_epoch_end = time.perf_counter()
+    while not state.finished(config.epochs):
+        epoch = state.epoch
+        loss = mean_loss(train_step, itertools.islice(train_batches, steps))
         validation_loss = mean_loss(validation_step, validation_batches)
-        print(f"Epoch {int(epoch.numpy()) + 1}/{config.epochs} - loss: {loss:.4f} - val_loss: {validation_loss:.4f}")
+        print(f"Epoch {epoch + 1}/{config.epochs} - loss: {loss:.4f} - val_loss: {validation_loss:.4f}")
+        # The epoch's scalars and history row come before its backup, as in the pipeline's fit.
         with writer.as_default():
             tf.summary.scalar("loss", loss, step=epoch)
             tf.summary.scalar("val_loss", validation_loss, step=epoch)
@@ -76,19 +76,14 @@ def fit_across_workers(model, strategy, train_dataset, validation_dataset, confi
             history = csv.writer(handle)
             if new_file:
                 history.writerow(["epoch", "loss", "val_loss"])
-            history.writerow([int(epoch.numpy()), loss, validation_loss])
-        epoch.assign_add(1)
-        manager.save()  # every worker saves: the strategy's collectives need all of them
-        # The resume marker keras.callbacks.BackupAndRestore also writes: the pipeline keeps the history
-        # of a run that has one; the restored epoch above then trims it exactly.
-        (backup_dir / "training_metadata.json").write_text(json.dumps({"epoch": int(epoch.numpy())}))
-        if validation_loss < best_loss:
-            best_loss, best_weights, waited = validation_loss, model.get_weights(), 0
-        else:
-            waited += 1
-            if waited >= config.patience:
-                print(f"Early stopping: no validation improvement for {waited} epochs")
-                break
-    if best_weights is not None:
-        model.set_weights(best_weights)
-    shutil.rmtree(backup_dir, ignore_errors=True)
+            history.writerow([epoch, loss, validation_loss])
+        now = time.perf_counter()
+        state.end_epoch(validation_loss, now - last_epoch_end, config.patience, config.time_budget_minutes)
+        last_epoch_end = now
+        # Every worker reads its own clock for the time budget, but all must stop together.
+        if float(count_replicas(tf.constant(float(bool(state.stopped))))) and not state.stopped:
+            state.stopped = "another worker's time budget"
+        backup.save(state)  # every worker saves: the strategy's collectives need all of them
+        if state.stopped:
+            print(f"Stopping after epoch {epoch + 1}: {state.stopped}.")
+    backup.finish(state)

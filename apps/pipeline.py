@@ -25,9 +25,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from apps import training
 from apps.config import DISTRIBUTE_CHOICES
 from apps.distributed import fit_across_workers
 from data import sources
+from serving import formats
 
 SERVING_SIGNATURE = "serving_default"
 
@@ -95,12 +97,12 @@ class App:
         return []
 
     def parse_inputs(self, values):
-        """Raw serving inputs from command-line strings (or a file's lines)."""
-        raise NotImplementedError
+        """Raw serving inputs from command-line strings (or a file's lines), as the serving client parses them."""
+        return formats.PARSERS[self.name](values)
 
     def format_outputs(self, inputs, outputs):
-        """Predictions as friendly text."""
-        raise NotImplementedError
+        """Predictions as friendly text, as the serving client prints them."""
+        return formats.FORMATTERS[self.name](inputs, outputs)
 
     def extra_verbs(self):
         """The app's own command-line verbs, `{name: (help, add_arguments(parser), run(config, arguments))}`.
@@ -159,79 +161,31 @@ def shard_by_data(dataset):
     return dataset.with_options(options)
 
 
-class TimeBudget(keras.callbacks.Callback):
-    """Stops training before an epoch that would end past `minutes` of fitting, judged by the longest
-    epoch so far, so a run fits a time budget on a slow or busy machine. Put it before EarlyStopping,
-    whose `restore_best_weights` then still runs at the end."""
-
-    def __init__(self, minutes):
-        super().__init__()
-        self.seconds = 60.0 * minutes
-        self.stopped_epoch = None
-
-    def on_train_begin(self, logs=None):
-        self.start, self.longest = time.perf_counter(), 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        now = time.perf_counter()
-        self.longest = max(self.longest, now - self.epoch_start)
-        if self.seconds and now - self.start + self.longest > self.seconds:
-            self.stopped_epoch = epoch
-            self.model.stop_training = True
-            print(f"Time budget: stopping after epoch {epoch + 1}; another would end past {self.seconds / 60:g} minutes.")
-
-
 def fit(model, train_dataset, validation_dataset, config, run_dir, history_path):
-    callbacks = [
-        # The history row comes before the backup: a kill between them leaves a row the backup lacks,
-        # which align_history drops on resume, never an epoch without its row.
-        keras.callbacks.CSVLogger(str(history_path), append=True),
-        # Saves every epoch; a run killed midway resumes from the last finished epoch when rerun.
-        # double_checkpoint keeps the previous backup too, for a kill in the middle of writing one.
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True),
-        TimeBudget(config.time_budget_minutes),
-        keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True),
-        keras.callbacks.TensorBoard(str(run_dir / "logs")),
-    ]
-    model.fit(
-        train_dataset,
-        validation_data=validation_dataset,
-        epochs=config.epochs,
-        callbacks=callbacks,
-        shuffle=False,  # the app's tf.data pipeline shuffles, seeded
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
-
-
-def align_history(backup_dir, history_path):
-    """Makes the CSV history agree with the backup a run resumes from.
-
-    A fresh run starts the history anew. A resumed run keeps only the epochs its backup holds: a kill
-    can land after an epoch's backup and before its history row, or the other way round.
-    """
-    if not history_path.exists():
-        return
-    metadata = backup_dir / "training_metadata.json"
-    if not metadata.exists():
-        history_path.unlink()
-        return
-    import pandas as pd
-
-    keep_history_before(history_path, json.loads(metadata.read_text())["epoch"])
-
-
-def keep_history_before(history_path, epoch):
-    """Drops the history rows of `epoch` and later, which a resumed run trains again."""
-    import pandas as pd
-
-    try:
-        history = pd.read_csv(history_path)
-    except (FileNotFoundError, pd.errors.EmptyDataError):
-        return
-    history[history["epoch"] < epoch].to_csv(history_path, index=False)
+    """Fits with early stopping on the validation loss and the time budget, ending with the best epoch's
+    weights. A killed run, rerun, resumes from its last finished epoch and ends as an uninterrupted run."""
+    backup = training.Backup(run_dir / "backup", model)
+    state = backup.restore()
+    if not state.finished(config.epochs):
+        batches, steps = training.batches_from_epoch(train_dataset, state.epoch)
+        callbacks = [
+            # The epoch's history row and scalars come before its backup: a kill between them leaves an
+            # epoch that the rerun trains again (align_history drops its row), never one without its row.
+            keras.callbacks.CSVLogger(str(history_path), append=True),
+            keras.callbacks.TensorBoard(str(run_dir / "logs")),
+            training.ResumableEarlyStopping(backup, state, config.patience, config.time_budget_minutes),
+        ]
+        model.fit(
+            batches,
+            validation_data=validation_dataset,
+            epochs=config.epochs,
+            initial_epoch=state.epoch,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            shuffle=False,  # the app's tf.data pipeline shuffles, seeded
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+    backup.finish(state)
 
 
 def train(app, config):
@@ -242,12 +196,13 @@ def train(app, config):
     data = app.load_data(config)
     run_dir = worker_run_dir(app, config, strategy)
     history_path = run_dir / "history.csv"
-    align_history(run_dir / "backup", history_path)
+    training.align_history(run_dir / "backup", history_path)
     run_dir.mkdir(parents=True, exist_ok=True)
 
     preprocessor = app.build_preprocessor(config, data)
     with strategy.scope():
         model = app.build_model(config, data)
+        model.optimizer.build(model.trainable_variables)  # so that a backup can restore its variables
 
     def dataset(split, training):
         batches = app.make_dataset(config, data, split, training=training)

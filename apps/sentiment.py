@@ -25,6 +25,7 @@ from apps import pipeline
 from apps.classes import ClassProbabilities, model_labels
 from apps.config import Config
 from data import loaders, sources
+from serving import formats
 
 LABELS = ("negative", "positive")  # the bundled and IMDB data: label 1 is positive
 POOLING = ("last", "mean")
@@ -56,9 +57,6 @@ class SentimentConfig(Config):
         if not self.units or any(isinstance(size, bool) or int(size) != size or size < 1 for size in self.units):
             raise ValueError(f"`units` must list positive layer sizes. Received: units={self.units!r}")
 
-
-def text_array(texts):
-    return np.array(texts, dtype=object)
 
 
 class SentimentApp(pipeline.App):
@@ -156,11 +154,11 @@ class SentimentApp(pipeline.App):
 
     def example_inputs(self, config, data):
         texts = list(data["test"][0][:3]) + ["", "¡Qué película tan hermosa! 美しい映画", "great " * 2000]
-        return [{"text": text_array(texts)}, {"text": text_array(texts[:1])}]
+        return [formats.text_inputs(texts), formats.text_inputs(texts[:1])]
 
     def predicted_labels(self, data, predict):
         """The export's label for every test text, as the data's class ids (-1 for a name the data lacks)."""
-        outputs = predict({"text": text_array(data["test"][0])})
+        outputs = predict(formats.text_inputs(data["test"][0]))
         index = {name: position for position, name in enumerate(data["classes"])}
         return np.array([index.get(label.decode(), -1) for label in outputs["label"]]), outputs
 
@@ -211,20 +209,6 @@ class SentimentApp(pipeline.App):
         axis.set_ylabel("true")
         axis.set_title(f"Test confusion matrix ({len(labels)} texts)")
         return [pipeline.save_figure(figure, report_dir / "confusion_matrix.png")]
-
-    def parse_inputs(self, values):
-        return {"text": text_array(values)}
-
-    def format_outputs(self, inputs, outputs):
-        lines = []
-        if "probabilities" in outputs:
-            shown_probability, what = outputs["probabilities"].max(axis=1), "p(label)"
-        else:  # two classes: the contract's probability is the second class's ("positive")
-            shown_probability, what = outputs["probability"], "p(second class)"
-        for text, label, probability in zip(inputs["text"], outputs["label"], shown_probability):
-            shown = text if len(text) <= 70 else text[:67] + "..."
-            lines.append(f"{label.decode():>8}  {what}={probability:.3f}  {shown!r}")
-        return "\n".join(lines)
 
 
 def classification_metrics(labels, predicted, classes=2):

@@ -37,6 +37,7 @@ from apps import pipeline
 from apps.classes import ClassProbabilities, model_labels
 from apps.config import Config
 from data import sources, speech
+from serving import formats
 
 SAMPLE_RATE = speech.SAMPLE_RATE
 CLIP_SAMPLES = speech.CLIP_SAMPLES  # serving_default classifies one second
@@ -492,23 +493,8 @@ class SpeechKeywordsApp(pipeline.App):
 
     # Command line ----------------------------------------------------------------------------------------
 
-    def parse_inputs(self, values):
-        """WAV files; shorter ones are padded with silence on both sides to the longest, so one batch holds
-        them all (serving then pads or crops each row to 1 s the same way it would alone)."""
-        clips = [read_wav(value) for value in values]
-        longest = max(len(clip) for clip in clips)
-        rows = [np.pad(clip, ((longest - len(clip)) // 2, longest - len(clip) - (longest - len(clip)) // 2))
-                for clip in clips]  # fmt: skip
-        return {"audio": np.stack(rows).astype("float32")}
-
     def format_outputs(self, inputs, outputs):
-        """The top label and how sure: its probability and the runner-up's. The outputs carry only the top
-        label's name (the `serving.client` has no export to read the others from)."""
-        lines = []
-        for index, (label, probabilities) in enumerate(zip(outputs["label"], outputs["probabilities"])):
-            best, runner_up = np.sort(probabilities)[::-1][:2]  # the head has 2 classes or more
-            lines.append(f"clip {index + 1}: {label.decode():<10} p={best:.3f}   (runner-up p={runner_up:.3f})")
-        return "\n".join(lines)
+        return formats.format_speech_keywords(inputs, outputs)
 
     def extra_verbs(self):
         return {
@@ -735,12 +721,7 @@ def spokennumbers_metrics(words, predicted):
 # ---------------------------------------------------------------------------------------------------------
 
 
-def read_wav(path):
-    """A WAV file as float32 mono 16 kHz samples in [-1, 1], through the corpus' own reader."""
-    try:
-        return speech.read_wav(path)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"Could not read a WAV file at {path}. Received: {error}") from None
+read_wav = formats.read_wav  # `listen` reads its recording as `predict` reads clips
 
 
 def add_listen_arguments(parser):

@@ -325,30 +325,6 @@ class StockForecastApp(pipeline.App):
         axis.legend()
         return [pipeline.save_figure(figure, report_dir / "forecast_vs_actual.png")]
 
-    def parse_inputs(self, values):
-        rows = []
-        for value in values:
-            try:
-                rows.append([float(price) for price in value.replace(" ", "").split(",") if price])
-            except ValueError:
-                raise ValueError(f"Each input is comma-separated prices, oldest first. Received: {value!r}") from None
-        lengths = {len(row) for row in rows}
-        if len(lengths) != 1:
-            raise ValueError(f"All price rows in one request must have the same length. Received lengths: {sorted(lengths)}")
-        return {"prices": np.array(rows, "float32")}
-
-    def format_outputs(self, inputs, outputs):
-        lines = []
-        for row, prices in enumerate(inputs["prices"]):
-            lines.append(f"Window of {len(prices)} prices, last {prices[-1]:.2f}:")
-            lines.append("  day   forecast   80% interval")
-            for step in range(outputs["forecast"].shape[1]):
-                lines.append(
-                    f"  +{step + 1:<3} {outputs['forecast'][row, step]:9.2f}   "
-                    f"[{outputs['lower'][row, step]:.2f}, {outputs['upper'][row, step]:.2f}]"
-                )
-        return "\n".join(lines)
-
 
 def main(argv=None):
     return pipeline.main(StockForecastApp(), argv)

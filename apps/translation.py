@@ -39,6 +39,7 @@ import layers
 from apps import pipeline, translation_model, translation_text
 from apps.config import Config
 from apps.translation_text import END, START
+from serving import formats
 
 # The bundled corpus and spa_eng; a user's file names no languages, so its report says source and target.
 LANGUAGES = ("English", "Spanish")
@@ -105,9 +106,6 @@ class TranslationConfig(Config):
 # The app
 # ---------------------------------------------------------------------------------------------------------
 
-
-def text_array(texts):
-    return np.array(list(texts), dtype=object)
 
 
 class TranslationApp(pipeline.App):
@@ -237,7 +235,7 @@ class TranslationApp(pipeline.App):
 
     def example_inputs(self, config, data):
         texts = list(data["test"][0][:3]) + ["", "   ", "Zyxwv qwerty Mordecai!", "and " * 500]
-        return [{"text": text_array(texts)}, {"text": text_array(texts[:1])}]
+        return [formats.text_inputs(texts), formats.text_inputs(texts[:1])]
 
     def evaluate(self, config, data, predict):
         from apps import translation_metrics
@@ -297,13 +295,6 @@ class TranslationApp(pipeline.App):
             )  # fmt: skip
         ]
 
-    def parse_inputs(self, values):
-        return {"text": text_array(values)}
-
-    def format_outputs(self, inputs, outputs):
-        return "\n".join(
-            f"{source}\n  -> {translation.decode()}" for source, translation in zip(inputs["text"], outputs["translation"])
-        )
 
 
 # Modern phrasings outside the corpus, to show in the report how the model does away from its domain.

@@ -13,7 +13,7 @@ import pandas as pd
 from data import loaders
 from data.build_bundled import write_gzip_csv
 
-BIBLE_FILE = loaders.BUNDLED_DIRECTORY / "bible_en_es.tsv.gz"
+BIBLE_FILE = loaders.BIBLE_FILE
 COLUMNS = ("book", "chapter", "verse", "english", "spanish")
 SWORD_DIRECTORY = pathlib.Path("/usr/share/sword")
 PYSWORD_VERSION = "0.2.8"

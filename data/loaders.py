@@ -13,6 +13,7 @@ from data import sources
 BUNDLED_DIRECTORY = pathlib.Path(__file__).resolve().parent / "bundled"
 SENTIMENT_FILE = BUNDLED_DIRECTORY / "rotten_tomatoes.csv.gz"
 PRICES_FILE = BUNDLED_DIRECTORY / "sp500_prices.csv.gz"
+BIBLE_FILE = BUNDLED_DIRECTORY / "bible_en_es.tsv.gz"  # written by data/build_bible_corpus.py
 
 SENTIMENT_DATASETS = ("bundled", "imdb_reviews")
 PRICES_DATASETS = ("bundled", "yfinance")
@@ -83,14 +84,14 @@ def load_sentiment(dataset="bundled"):
     )
 
 
-def _tfds_data_directory():
+def tfds_data_directory():
     return pathlib.Path(os.environ.get("TFDS_DATA_DIR", pathlib.Path.home() / "tensorflow_datasets"))
 
 
 def _load_imdb_reviews():
-    if not (_tfds_data_directory() / "imdb_reviews").is_dir() and not host_is_reachable():
+    if not (tfds_data_directory() / "imdb_reviews").is_dir() and not host_is_reachable():
         raise RuntimeError(
-            f"imdb_reviews is not downloaded under {_tfds_data_directory()} and {TFDS_DATA_HOST[0]} is unreachable "
+            f"imdb_reviews is not downloaded under {tfds_data_directory()} and {TFDS_DATA_HOST[0]} is unreachable "
             f"(no connection within {CONNECTIVITY_TIMEOUT_SECONDS:g} s). Offline, use the bundled data: "
             'load_sentiment(dataset="bundled").'
         )
@@ -226,9 +227,7 @@ def load_translation(dataset="bundled", max_words=MAX_WORDS, cache_dir=".cache",
         return load_translation_pairs(
             _spa_eng_file(cache_dir), max_words, sources.SplitOptions(seed=seed), source_name="spa_eng"
         )
-    from data import build_bible_corpus  # imports this module, so it cannot be imported at the top
-
-    verses = pd.read_csv(build_bible_corpus.BIBLE_FILE, sep="\t", keep_default_na=False)
+    verses = pd.read_csv(BIBLE_FILE, sep="\t", keep_default_na=False)
     books = {
         "test": list(TEST_BOOKS),
         "validation": list(VALIDATION_BOOKS),

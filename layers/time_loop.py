@@ -20,8 +20,8 @@ def run_time_loop(step, inputs, initial_states, mask=None, return_sequences=Fals
         `(outputs or None, final_states)`.
     """
     if keras.backend.backend() == "tensorflow":
-        return _tensorflow_loop(step, inputs, initial_states, mask, return_sequences, zero_output_for_mask)
-    return _scan_loop(step, inputs, initial_states, mask, return_sequences, zero_output_for_mask)
+        return tensorflow_loop(step, inputs, initial_states, mask, return_sequences, zero_output_for_mask)
+    return scan_loop(step, inputs, initial_states, mask, return_sequences, zero_output_for_mask)
 
 
 def _masked_step(step, zero_output_for_mask):
@@ -37,7 +37,7 @@ def _masked_step(step, zero_output_for_mask):
     return masked
 
 
-def _tensorflow_loop(step, inputs, initial_states, mask, return_sequences, zero_output_for_mask):
+def tensorflow_loop(step, inputs, initial_states, mask, return_sequences, zero_output_for_mask):
     # A TensorArray is read and written per step: indexing a captured tensor inside tf.while_loop is
     # several times slower, and the TensorArray's gradient is a TensorArray too.
     import tensorflow as tf
@@ -78,7 +78,7 @@ def _tensorflow_loop(step, inputs, initial_states, mask, return_sequences, zero_
     return outputs, final_states
 
 
-def _scan_loop(step, inputs, initial_states, mask, return_sequences, zero_output_for_mask):
+def scan_loop(step, inputs, initial_states, mask, return_sequences, zero_output_for_mask):
     """Backend-independent loop with `keras.ops.scan` (JAX, PyTorch, or TensorFlow for testing)."""
     masked_step = _masked_step(step, zero_output_for_mask)
     features = inputs.shape[-1]

@@ -4,9 +4,9 @@
     python -m serving.client stock_forecast 147.88,147.38,146.20,142.50,140.53,142.24,141.75,144.07,145.05,142.79
     python -m serving.client sentiment --grpc --version 2 "A triumph."
 
-Inputs are parsed and predictions printed by the app itself (`parse_inputs`, `format_outputs`), exactly
-as `python -m apps.<app> predict` does with a local export. Request building and response parsing are
-plain functions, so they are tested without a server.
+Inputs are parsed and predictions printed by serving/formats.py, as `python -m apps.<app> predict` does
+with a local export, without loading apps/ or TensorFlow models. Request building and response parsing
+are plain functions, so they are tested without a server.
 """
 
 import argparse
@@ -18,7 +18,7 @@ import urllib.request
 
 import numpy as np
 
-from serving import contracts
+from serving import contracts, formats
 
 REST_PORT = 8501
 GRPC_PORT = 8500
@@ -165,7 +165,7 @@ def send_grpc(host, port, request, timeout=TIMEOUT_SECONDS):
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m serving.client", description=__doc__.splitlines()[0])
     parser.add_argument("app", choices=sorted(contracts.CONTRACTS))
-    parser.add_argument("values", nargs="*", help="raw inputs: texts, or comma-separated prices (oldest first)")
+    parser.add_argument("values", nargs="*", help="raw inputs: texts, comma-separated prices (oldest first) or WAV paths")
     parser.add_argument("--file", help="a file with one raw input per line")
     parser.add_argument("--grpc", action="store_true", help="use gRPC (default port 8500) instead of REST (8501)")
     parser.add_argument("--host", default="127.0.0.1")
@@ -200,8 +200,7 @@ def main(argv=None):
             values += pathlib.Path(arguments.file).read_text().splitlines()
         if not values:
             raise ValueError("Give inputs on the command line or with --file. Received: none")
-        app = contracts.load_app(arguments.app)
-        inputs = app.parse_inputs(values)
+        inputs = formats.PARSERS[arguments.app](values)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -213,7 +212,7 @@ def main(argv=None):
     except ServingError as error:
         print(f"server error: {error}", file=sys.stderr)
         return 1
-    print(app.format_outputs(inputs, outputs))
+    print(formats.FORMATTERS[arguments.app](inputs, outputs))
     return 0
 
 

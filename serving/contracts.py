@@ -4,8 +4,6 @@ The tests check each export against this table, and the server and the client re
 an app's serving signature shows up here or fails a test.
 """
 
-import importlib
-
 import tensorflow as tf
 
 SIGNATURE = "serving_default"
@@ -29,17 +27,3 @@ CONTRACTS = {
         "outputs": {"label": tf.string, "probabilities": tf.float32},  # [batch], [batch, classes] (22 bundled)
     },
 }
-
-
-def load_app(name):
-    """The `apps.pipeline.App` of the module `apps.<name>`, e.g. `load_app("sentiment")`."""
-    from apps import pipeline
-
-    try:
-        module = importlib.import_module(f"apps.{name}")
-    except ModuleNotFoundError:
-        raise ValueError(f"No app module apps/{name}.py. Received: {name!r}; known: {sorted(CONTRACTS)}") from None
-    for value in vars(module).values():
-        if isinstance(value, type) and issubclass(value, pipeline.App) and value.name == name:
-            return value()
-    raise ValueError(f"apps/{name}.py defines no App subclass named {name!r}. Received: {name!r}")

@@ -5,8 +5,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -14,65 +12,26 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from apps import pipeline, sentiment, stock_forecast
-from serving.contracts import CONTRACTS, load_app
+from apps import pipeline, sentiment, stock_forecast, training
+from serving.contracts import CONTRACTS
+from tests.helpers import folders, run_app, run_python, run_without_our_code
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APPS = {"sentiment": sentiment.SentimentApp(), "stock_forecast": stock_forecast.StockForecastApp()}
 
 
-def folders(tmp_path):
-    return [
-        "--export-dir", str(tmp_path / "saved_models"),
-        "--reports-dir", str(tmp_path / "reports"),
-        "--runs-dir", str(tmp_path / "runs"),
-    ]  # fmt: skip
-
-
-def run_app(name, arguments, environment=None, **kwargs):
-    environment = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3", **(environment or {})}
-    return subprocess.Popen(
-        [sys.executable, "-m", f"apps.{name}", *arguments],
-        cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs,
-    )  # fmt: skip
-
-
-def run_without_our_code(script, cwd):
-    """Runs `script` in a fresh Python with none of this project on its path (as TF Serving would load an
-    export) and returns the JSON it printed last."""
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}, cwd=cwd,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-TRAINED = {}
-
-
-def train_once(name, tmp_path_factory):
-    """Each app trained once per test session with --quick, in-process, into its own folders."""
-    if name not in TRAINED:
-        tmp_path = tmp_path_factory.mktemp(name)
-        app = APPS[name] if name in APPS else load_app(name)  # apps with tests of their own, e.g. speech_keywords
-        TRAINED[name] = (name, tmp_path, pipeline.main(app, ["train", "--quick", *folders(tmp_path)]))
-    return TRAINED[name]
-
-
 @pytest.fixture(params=sorted(APPS))
-def trained(request, tmp_path_factory):
-    return train_once(request.param, tmp_path_factory)
+def trained(request, trained_app):
+    return trained_app(request.param)
 
 
 @pytest.fixture
-def trained_sentiment(tmp_path_factory):
-    return train_once("sentiment", tmp_path_factory)
+def trained_sentiment(trained_app):
+    return trained_app("sentiment")
 
 
 @pytest.fixture
-def trained_stock(tmp_path_factory):
-    return train_once("stock_forecast", tmp_path_factory)
+def trained_stock(trained_app):
+    return trained_app("stock_forecast")
 
 
 def test_train_quick_writes_export_report_and_plots(trained):
@@ -80,11 +39,12 @@ def test_train_quick_writes_export_report_and_plots(trained):
     version_dir = tmp_path / "saved_models" / name / "1"
     assert (version_dir / "saved_model.pb").exists() and (version_dir / "variables").is_dir()
     assert not [path for path in (tmp_path / "saved_models" / name).iterdir() if path.name.startswith(".tmp")]
-    report_dir = tmp_path / "reports" / name
-    saved = json.loads((report_dir / "metrics.json").read_text())
-    assert saved["model"] and saved["baselines"] and saved["export"] == str(version_dir)
+    assert report["model"] and report["baselines"] and report["export"] == str(version_dir)
+    report_dir = tmp_path / "reports" / name  # the evaluate verb may have rewritten it since, with the same keys
+    assert set(json.loads((report_dir / "metrics.json").read_text())) == set(report)
     assert (report_dir / "metrics.md").read_text().count("|") > 10
-    for plot in saved["plots"]:
+    assert any(plot.endswith("learning_curves.png") for plot in report["plots"])
+    for plot in report["plots"]:
         assert os.path.getsize(plot) > 1000
     assert (tmp_path / "runs" / name / "history.csv").exists()
     assert any((tmp_path / "runs" / name / "logs").rglob("*tfevents*"))
@@ -94,7 +54,7 @@ def test_export_contract_in_a_fresh_process_at_two_batch_sizes(trained):
     name, tmp_path, _ = trained
     contract = CONTRACTS[name]
     script = f"""
-import json, sys, numpy as np, tensorflow as tf
+import json, numpy as np, tensorflow as tf
 loaded = tf.saved_model.load({str(tmp_path / "saved_models" / name / "1")!r})
 signature = loaded.signatures["serving_default"]
 inputs = {{name: spec.dtype.name for name, spec in signature.structured_input_signature[1].items()}}
@@ -107,7 +67,6 @@ for batch in (1, 4):
         prices = 100 * np.exp(np.cumsum(np.random.default_rng(batch).normal(0, 0.01, (batch, 40)), axis=1))
         feed = {{"prices": tf.constant(prices, tf.float32)}}
     results.append({{key: list(value.shape) for key, value in signature(**feed).items()}})
-assert "rnn_suite" not in sys.modules and "layers" not in sys.modules
 print(json.dumps({{"inputs": inputs, "outputs": outputs, "shapes": results}}))
 """
     found = run_without_our_code(script, tmp_path)
@@ -158,8 +117,9 @@ def test_predict_evaluate_and_export_verbs(trained, capsys):
     assert ("positive" in printed or "negative" in printed) if name == "sentiment" else "80% interval" in printed
     report = pipeline.main(APPS[name], ["evaluate", "--quick", *folders(tmp_path)])
     assert report["model"]
+    latest = pipeline.version_numbers(tmp_path / "saved_models" / name)[-1]
     version_dir = pipeline.main(APPS[name], ["export", "--quick", *folders(tmp_path)])
-    assert version_dir.name == "2" and (version_dir / "saved_model.pb").exists()
+    assert int(version_dir.name) == latest + 1 and (version_dir / "saved_model.pb").exists()
 
 
 def test_bad_cli_inputs_raise_value_errors(trained):
@@ -187,11 +147,11 @@ def test_history_is_aligned_with_the_backup_it_resumes_from(tmp_path):
     history = tmp_path / "history.csv"
     pd.DataFrame({"epoch": [0, 1, 2, 3], "loss": [4.0, 3.0, 2.0, 1.0]}).to_csv(history, index=False)
     (tmp_path / "backup").mkdir()
-    (tmp_path / "backup" / "training_metadata.json").write_text('{"epoch": 2, "batch": 0}')
-    pipeline.align_history(tmp_path / "backup", history)
+    (tmp_path / "backup" / training.STATE_FILE).write_text(json.dumps({"epoch": 2}))
+    training.align_history(tmp_path / "backup", history)
     assert list(pd.read_csv(history)["epoch"]) == [0, 1]  # epochs 2 and 3 are trained again
-    (tmp_path / "backup" / "training_metadata.json").unlink()
-    pipeline.align_history(tmp_path / "backup", history)
+    (tmp_path / "backup" / training.STATE_FILE).unlink()
+    training.align_history(tmp_path / "backup", history)
     assert not history.exists()  # no backup: a fresh run
 
 
@@ -292,22 +252,150 @@ def test_same_seed_same_weights(tmp_path):
         np.testing.assert_array_equal(first, second)
 
 
-def test_time_budget_stops_before_an_epoch_that_would_overrun():
+def test_training_state_stops_on_patience_and_before_an_epoch_past_the_time_budget():
+    state = training.TrainingState()
+    for loss in (1.0, 0.5, 0.7, 0.6):
+        state.end_epoch(loss, seconds=10.0, patience=2, time_budget_minutes=0)
+    assert (state.epoch, state.best_epoch, state.best_loss, state.waited, state.seconds) == (4, 1, 0.5, 2, 40.0)
+    assert state.stopped == "no validation improvement for 2 epochs" and state.finished(epochs=10)
+    # A resumed run counts the time its killed attempts spent: 20 s, and epochs of up to 10 s.
+    resumed = training.TrainingState(epoch=2, best_epoch=1, best_loss=0.5, seconds=20.0, longest_epoch_seconds=10.0)
+    resumed.end_epoch(0.4, seconds=4.0, patience=2, time_budget_minutes=0.5)  # 24 s + 10 s > 30 s
+    assert "time budget of 0.5 minutes" in resumed.stopped and resumed.best_epoch == 2
+    fresh = training.TrainingState()
+    fresh.end_epoch(0.4, seconds=4.0, patience=2, time_budget_minutes=0.5)  # 4 s + 4 s <= 30 s
+    assert not fresh.stopped and not fresh.finished(epochs=2) and fresh.finished(epochs=1)
+
+
+def test_time_budget_stops_fit_before_an_epoch_that_would_overrun(tmp_path):
     import keras
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
+    model.optimizer.build(model.trainable_variables)
     x, y = np.zeros((64, 2), "float32"), np.zeros((64, 1), "float32")
 
     class SlowEpochs(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             time.sleep(0.3)
 
-    budget = pipeline.TimeBudget(minutes=0.5 / 60)  # 0.5 s: room for one 0.3 s epoch, not two
-    history = model.fit(x, y, epochs=5, verbose=0, callbacks=[SlowEpochs(), budget])
-    assert len(history.history["loss"]) == 1 and budget.stopped_epoch == 0
-    unlimited = pipeline.TimeBudget(minutes=0)
-    history = model.fit(x, y, epochs=3, verbose=0, callbacks=[unlimited])
-    assert len(history.history["loss"]) == 3 and unlimited.stopped_epoch is None
+    for minutes, epochs_run in ((0.5 / 60, 1), (0, 3)):  # 0.5 s: room for one 0.3 s epoch, not two; 0: no limit
+        state = training.TrainingState()
+        stopping = training.ResumableEarlyStopping(training.Backup(tmp_path / str(minutes), model), state, 5, minutes)
+        history = model.fit(x, y, validation_data=(x, y), epochs=3, verbose=0, callbacks=[SlowEpochs(), stopping])
+        assert len(history.history["loss"]) == epochs_run and ("time budget" in state.stopped) == bool(minutes)
+        assert training.read_state(tmp_path / str(minutes)) == state  # a rerun stops at once too
     with pytest.raises(ValueError, match="Received: time_budget_minutes=-1"):
         sentiment.SentimentConfig(time_budget_minutes=-1)
+
+
+def test_backup_resumes_the_last_epoch_with_its_dropout_seeds_and_ends_with_the_best(tmp_path):
+    import keras
+
+    def model_with_dropout():
+        keras.utils.set_random_seed(1)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dropout(0.5), keras.layers.Dense(2)])
+        model.compile("adam", "mse")
+        model.optimizer.build(model.trainable_variables)
+        return model
+
+    def values(model):
+        return [variable.numpy() for variable in model.variables + model.optimizer.variables]
+
+    inputs = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    model, state, after_epoch = model_with_dropout(), training.TrainingState(), []
+    backup = training.Backup(tmp_path / "backup", model)
+    assert len(training.random_states(model)) == 1  # the dropout's seed, which the weights do not hold
+    for loss in (1.0, 0.5, 0.7):  # the second epoch is the best
+        model.fit(inputs, inputs[:, :2], epochs=1, verbose=0)
+        state.end_epoch(loss, seconds=1.0, patience=3, time_budget_minutes=0)
+        backup.save(state)
+        after_epoch.append(values(model))
+    backup.checkpoint.write(backup.checkpoint_path(4))  # killed after the next checkpoint, before its state
+    assert sorted(path.name.split(".")[0] for path in backup.directory.glob("after-*.index")) == [
+        "after-2-epochs", "after-3-epochs", "after-4-epochs",
+    ]  # fmt: skip
+    other = model_with_dropout()
+    other_backup = training.Backup(tmp_path / "backup", other)
+    resumed = other_backup.restore()
+    assert resumed == state
+    for restored, saved in zip(values(other), after_epoch[2]):
+        np.testing.assert_array_equal(restored, saved)
+    other_backup.finish(resumed)
+    for restored, saved in zip(values(other), after_epoch[1]):
+        np.testing.assert_array_equal(restored, saved)
+    assert not backup.directory.exists()
+
+
+# Trains stock_forecast as `python -m apps.stock_forecast ARGUMENTS...`, killed with SIGKILL in the backup
+# of the given epoch: `mid-save` after its checkpoint is written and before state.json names it,
+# `after-save` once it is named; `none` never kills. The learning rate makes the validation loss rise
+# after epoch 2, so early stopping's saved state decides where training ends and with which weights.
+KILLED_STOCK_TRAINING = """
+import os, signal, sys
+from apps import stock_forecast, training
+
+stock_forecast.StockConfig.QUICK = {**stock_forecast.StockConfig.QUICK, "learning_rate": 0.01}
+point, kill_epochs, arguments = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+save = training.Backup.save
+
+def save_and_kill(backup, state):
+    if point == "mid-save" and state.epoch == kill_epochs:
+        backup.checkpoint.write(backup.checkpoint_path(state.epoch))
+        os.kill(os.getpid(), signal.SIGKILL)
+    save(backup, state)
+    if point == "after-save" and state.epoch == kill_epochs:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+training.Backup.save = save_and_kill
+stock_forecast.main(arguments)
+"""
+
+
+def train_stock_killed(point, kill_epochs, folder):
+    arguments = ["train", "--quick", "--epochs", "6", *folders(folder)]
+    process = run_python(["-c", KILLED_STOCK_TRAINING, point, str(kill_epochs), *arguments])
+    output, _ = process.communicate(timeout=600)
+    return process.returncode, output
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_stock_training(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    returncode, output = train_stock_killed("none", 0, folder)
+    assert returncode == 0, output[-3000:]
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point, kill_epochs", [("mid-save", 2), ("after-save", 3)])
+def test_resumed_training_exports_exactly_what_an_uninterrupted_run_exports(
+    uninterrupted_stock_training, tmp_path, point, kill_epochs
+):
+    """Killed after epoch 2 or 3 and rerun, training ends as if never killed, to the last bit: the
+    variables, early stopping's state, the dropout seeds, the shuffle order and the time budget's clock
+    are all resumed (apps/training.py)."""
+    import keras
+
+    returncode, output = train_stock_killed(point, kill_epochs, tmp_path)
+    assert returncode == -signal.SIGKILL, output[-3000:]
+    backup_dir = tmp_path / "runs" / "stock_forecast" / "backup"
+    assert training.read_state(backup_dir).epoch == (kill_epochs - 1 if point == "mid-save" else kill_epochs)
+    returncode, output = train_stock_killed("none", 0, tmp_path)
+    assert returncode == 0, output[-3000:]
+    assert "Resuming after epoch" in output and not backup_dir.exists()
+
+    runs = [folder / "runs" / "stock_forecast" for folder in (uninterrupted_stock_training, tmp_path)]
+    expected, resumed = [pd.read_csv(run / "history.csv") for run in runs]
+    assert len(expected) < 6, "early stopping should end the run, or the test does not exercise its state"
+    pd.testing.assert_frame_equal(resumed, expected, check_exact=True)
+    expected, resumed = [keras.models.load_model(run / "model.keras").get_weights() for run in runs]
+    for got, want in zip(resumed, expected):
+        np.testing.assert_array_equal(got, want)
+    prices = tf.constant(100 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.01, (4, 40)), axis=1)), tf.float32)
+    expected, resumed = [
+        tf.saved_model.load(str(folder / "saved_models" / "stock_forecast" / "1")).signatures["serving_default"](prices=prices)
+        for folder in (uninterrupted_stock_training, tmp_path)
+    ]
+    for name in expected:
+        np.testing.assert_array_equal(resumed[name].numpy(), expected[name].numpy())

@@ -9,8 +9,8 @@ import tensorflow as tf
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from apps.registry import load_app
 from serving import contracts
-from tests.test_apps import train_once
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS_CONFIG = os.path.join(ROOT, "saved_models", "models.config")
@@ -64,7 +64,7 @@ def test_models_config_lists_every_contract_app_under_models():
     assert sorted(names) == sorted(contracts.CONTRACTS)
     for model in models:
         assert importlib.util.find_spec(f"apps.{model.name}") is not None, f"no apps/{model.name}.py"
-        assert contracts.load_app(model.name).name == model.name
+        assert load_app(model.name).name == model.name
         assert model.base_path == f"/models/{model.name}"
         assert model.model_platform == "tensorflow"
         assert not model.HasField("model_version_policy"), "the default policy (latest) is the one documented"
@@ -80,8 +80,8 @@ def test_batching_parameters_parse_and_are_sane():
 
 
 @pytest.mark.parametrize("name", [model.name for model in served_models()])
-def test_export_has_exactly_the_contract(name, tmp_path_factory):
-    _, tmp_path, _ = train_once(name, tmp_path_factory)
+def test_export_has_exactly_the_contract(name, trained_app):
+    _, tmp_path, _ = trained_app(name)
     version_dir = tmp_path / "saved_models" / name / "1"
     signature = tf.saved_model.load(str(version_dir)).signatures[contracts.SIGNATURE]
     _, keyword_inputs = signature.structured_input_signature

@@ -25,7 +25,6 @@ from tensorflow_serving.apis import (
 
 from serving.models import ModelManager, models_from_config_file
 from serving.server import ModelServer
-from tests.test_apps import train_once
 
 CONFIG = """model_config_list {{
   config {{ name: "sentiment" base_path: "{sentiment}" model_platform: "tensorflow"
@@ -36,11 +35,11 @@ CONFIG = """model_config_list {{
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, trained_app):
     """Both apps' quick exports, copied into a fresh models folder and served on free ports."""
     root = tmp_path_factory.mktemp("served")
     for name in ("sentiment", "stock_forecast"):
-        _, trained_path, _ = train_once(name, tmp_path_factory)
+        _, trained_path, _ = trained_app(name)
         shutil.copytree(trained_path / "saved_models" / name / "1", root / name / "1")
     config = root / "models.config"
     config.write_text(CONFIG.format(sentiment=root / "sentiment", stock=root / "stock_forecast"))

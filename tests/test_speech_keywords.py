@@ -12,7 +12,7 @@ import tensorflow as tf
 from apps import pipeline, speech_keywords
 from apps.speech_keywords import CLIP_SAMPLES, SAMPLE_RATE
 from data import speech
-from tests.test_apps import folders, run_without_our_code, train_once
+from tests.helpers import folders, run_without_our_code
 
 NAME = "speech_keywords"
 LABELS = list(speech.LABELS)  # the quick corpus speaks the default keywords
@@ -144,8 +144,8 @@ def test_metrics_find_the_keywords_wherever_silence_and_unknown_are():
 
 
 @pytest.fixture
-def trained_speech(tmp_path_factory):
-    return train_once(NAME, tmp_path_factory)
+def trained_speech(trained_app):
+    return trained_app(NAME)
 
 
 def export_dir(trained):

@@ -16,7 +16,7 @@ from apps import pipeline, translation, translation_model, translation_search, t
 from apps.translation_model import Translator
 from apps.translation_text import END, START
 from serving.contracts import CONTRACTS
-from tests.test_apps import folders, run_without_our_code, train_once
+from tests.helpers import folders, run_without_our_code
 
 SIGNATURES = {"serving_default", "translate_greedy", "translate_with_attention"}
 
@@ -210,8 +210,8 @@ def test_config_takes_units_as_a_list_of_layer_sizes_from_the_command_line():
 
 
 @pytest.fixture(scope="module")
-def trained_translation(tmp_path_factory):
-    return train_once("translation", tmp_path_factory)
+def trained_translation(trained_app):
+    return trained_app("translation")
 
 
 def test_train_quick_reports_bleu_next_to_both_baselines(trained_translation):
@@ -229,7 +229,7 @@ def test_train_quick_reports_bleu_next_to_both_baselines(trained_translation):
 def test_export_translates_odd_batches_in_a_fresh_process(trained_translation):
     _, tmp_path, _ = trained_translation
     script = f"""
-import json, sys, tensorflow as tf
+import json, tensorflow as tf
 loaded = tf.saved_model.load({str(tmp_path / "saved_models" / "translation" / "1")!r})
 texts = ["In the beginning God created the heavens and the earth.", "", "   ", "Zorblax qwerty!",
          "and " * 400, "¿Who? 🎬"]
@@ -239,7 +239,6 @@ for name in sorted(loaded.signatures):
     out[name] = {{key: [list(value.shape), value.dtype.name] for key, value in result.items()}}
 out["texts"] = [value.decode("utf-8") for value in loaded.signatures["serving_default"](text=tf.constant(texts))["translation"].numpy()]
 out["single"] = loaded.signatures["serving_default"](text=tf.constant(texts[:1]))["translation"].shape.as_list()
-assert "rnn_suite" not in sys.modules and "layers" not in sys.modules
 print(json.dumps(out))
 """
     found = run_without_our_code(script, tmp_path)

@@ -82,7 +82,7 @@ def load_speech_commands(splits=sources.SPLIT_NAMES):
 
 def read_speech_commands_split(split="train"):
     """One split of Speech Commands (see `load_speech_commands`): `(audio, labels indexing LABELS)`."""
-    data_directory = loaders._tfds_data_directory()
+    data_directory = loaders.tfds_data_directory()
     if not (data_directory / "speech_commands").is_dir() and not loaders.host_is_reachable(SPEECH_COMMANDS_HOST):
         raise RuntimeError(
             f"speech_commands is not downloaded under {data_directory} and {SPEECH_COMMANDS_HOST[0]} is unreachable "

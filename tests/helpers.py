@@ -1,0 +1,46 @@
+"""What several test modules share: the apps' output folders and runs in fresh Python processes."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUR_PACKAGES = ("apps", "data", "layers", "serving")
+
+
+def folders(tmp_path):
+    return [
+        "--export-dir", str(tmp_path / "saved_models"),
+        "--reports-dir", str(tmp_path / "reports"),
+        "--runs-dir", str(tmp_path / "runs"),
+    ]  # fmt: skip
+
+
+def run_app(name, arguments, environment=None, **kwargs):
+    return run_python(["-m", f"apps.{name}", *arguments], environment, **kwargs)
+
+
+def run_python(arguments, environment=None, **kwargs):
+    """A `python ARGUMENTS` process in the project root with our code on its path, its output in one pipe."""
+    environment = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3", **(environment or {})}
+    return subprocess.Popen(
+        [sys.executable, *arguments],
+        cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs,
+    )  # fmt: skip
+
+
+def run_without_our_code(script, cwd):
+    """Runs `script` in a fresh Python where none of this project can be imported (as TF Serving would load an
+    export) and returns the JSON it printed last. The run fails first if any of our packages is importable."""
+    check = (
+        "import importlib.util\n"
+        f"importable = [name for name in {OUR_PACKAGES!r} if importlib.util.find_spec(name)]\n"
+        "assert not importable, f'our packages are importable: {importable}'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check + script], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}, cwd=cwd,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
