@@ -1,7 +1,6 @@
 """Builds data/bundled/bible_en_es.tsv.gz, English-Spanish Bible verse pairs, from two Debian SWORD packages."""
 
 import argparse
-import gzip
 import os
 import pathlib
 import re

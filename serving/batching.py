@@ -10,7 +10,6 @@ bad input never fails another's request.
 import threading
 import time
 
-import numpy as np
 import tensorflow as tf
 
 

@@ -1,4 +1,6 @@
-"""Session fixtures: each app trained once per test session, on first use, into its own folders."""
+"""Shared fixtures: each app trained once per test session, on first use, into its own folders; no network."""
+
+import socket
 
 import pytest
 
@@ -21,3 +23,13 @@ def trained_app(tmp_path_factory):
         return trained[name]
 
     return train
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any socket connection fails at once, as on an offline machine."""
+
+    def refuse(*arguments, **keyword_arguments):
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)

@@ -7,6 +7,8 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUR_PACKAGES = ("apps", "data", "layers", "serving")
+# A fail-fast path for unreachable online data must answer well below tensorflow_datasets' minutes of retries.
+FAIL_FAST_SECONDS = 5.0
 
 
 def folders(tmp_path):
@@ -15,6 +17,11 @@ def folders(tmp_path):
         "--reports-dir", str(tmp_path / "reports"),
         "--runs-dir", str(tmp_path / "runs"),
     ]  # fmt: skip
+
+
+def nothing_written(tmp_path):
+    """True when none of the apps' output folders under `tmp_path` (see `folders`) exists."""
+    return not any((tmp_path / name).exists() for name in ("saved_models", "reports", "runs"))
 
 
 def run_app(name, arguments, environment=None, **kwargs):

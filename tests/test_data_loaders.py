@@ -1,6 +1,5 @@
 """The bundled datasets' loaders: split integrity, price sanity, fast offline failures without the network."""
 
-import socket
 import sys
 import time
 import types
@@ -10,24 +9,12 @@ import pandas as pd
 import pytest
 
 from data import loaders, sources
-
-# A fail-fast path must answer well below tensorflow_datasets' minutes of retries.
-FAIL_FAST_SECONDS = 5.0
+from tests.helpers import FAIL_FAST_SECONDS
 
 
 @pytest.fixture(scope="module")
 def sentiment_splits():
     return loaders.load_sentiment()
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any socket connection fails at once, as on an offline machine."""
-
-    def refuse(*arguments, **keyword_arguments):
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 def test_sentiment_splits_are_disjoint_and_cover_the_bundled_data(sentiment_splits):

@@ -4,7 +4,6 @@ custom keywords, and loading never installs the TTS engines (only the explicit i
 import dataclasses
 import importlib
 import os
-import socket
 import time
 import wave
 
@@ -14,8 +13,8 @@ import pytest
 
 from data import sources, speech
 from data.speech import augmentation, corpus, engines, recordings, synthesis, vocabulary
+from tests.helpers import FAIL_FAST_SECONDS
 
-FAIL_FAST_SECONDS = 5.0
 # Two espeak-ng voices for training, one each for validation and test, no flite or festival: about 100 clips,
 # a few seconds to build, and every label still in every split.
 TINY = speech.CorpusConfig(espeak_voices_per_split=(2, 1, 1), recorded_voice_renderings=0)
@@ -240,11 +239,7 @@ def test_spokennumbers_gives_the_ten_digits_at_16_kilohertz():
         assert np.std(clip[middle]) == pytest.approx(np.std(reference[middle]), rel=0.02)
 
 
-def test_speech_commands_fails_fast_offline(monkeypatch, tmp_path):
-    def refuse(*arguments, **keyword_arguments):
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
+def test_speech_commands_fails_fast_offline(no_network, monkeypatch, tmp_path):
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
     start = time.monotonic()
     with pytest.raises(RuntimeError, match="load_speech_keywords"):

@@ -11,7 +11,7 @@ import tensorflow as tf
 from apps import pipeline, speech_keywords
 from apps.speech_keywords import CLIP_SAMPLES, SAMPLE_RATE
 from data import sources, speech
-from tests.test_apps import folders
+from tests.helpers import folders, nothing_written
 
 NAME = "speech_keywords"
 SOUNDS = ("chirp", "high", "low")  # the labels of the user's folder, one synthetic sound each
@@ -107,10 +107,6 @@ def test_train_on_chosen_keywords(tmp_path):
     expected = ["lights on", "lights off", speech.SILENCE, speech.UNKNOWN]
     assert report["model"]["labels"] == expected
     assert speech_keywords.export_labels(tmp_path / "saved_models" / NAME / "1") == expected
-
-
-def nothing_written(root):
-    return not any((root / name).exists() for name in ("saved_models", "reports", "runs"))
 
 
 def test_bad_folders_stop_before_anything_is_written(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apps import pipeline, translation, translation_model, translation_search, translation_text
+from apps import pipeline, translation, translation_search, translation_text
 from apps.translation_model import Translator
 from apps.translation_text import END, START
 from serving.contracts import CONTRACTS

@@ -11,9 +11,8 @@ import pytest
 from apps import translation_metrics
 from data import build_bible_corpus
 from data import loaders
-from tests import test_data_loaders
+from tests.helpers import FAIL_FAST_SECONDS
 
-no_network = test_data_loaders.no_network  # the same offline fixture as the other loaders' tests
 
 COUNT_NAMES = ("pairs", "verses", "dropped_too_long", "split_verses", "pieces_from_split_verses")
 
@@ -126,7 +125,7 @@ def test_spa_eng_fails_fast_offline(no_network, tmp_path):
     start = time.monotonic()
     with pytest.raises(RuntimeError, match='load_translation\\(dataset="bundled"\\)'):
         loaders.load_translation(dataset="spa_eng", cache_dir=tmp_path)
-    assert time.monotonic() - start < test_data_loaders.FAIL_FAST_SECONDS
+    assert time.monotonic() - start < FAIL_FAST_SECONDS
 
 
 def test_spa_eng_from_the_cache_splits_by_unique_english_sentence(no_network, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from apps import pipeline, translation
 from data import sources
-from tests.test_apps import folders
+from tests.helpers import folders, nothing_written
 
 # A made-up language: every English word has one word, in the same order, so a quick model has a chance.
 SUBJECTS = {"the cat": "lo gato", "the dog": "lo cano", "my friend": "mi amiko", "the child": "lo infanto"}
@@ -148,11 +148,6 @@ BAD_FILES = {
 }  # fmt: skip
 
 
-def assert_nothing_written(tmp_path):
-    for folder in ("saved_models", "reports", "runs"):
-        assert not (tmp_path / folder).exists(), folder
-
-
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_bad_pair_files_are_refused_before_training(case, tmp_path):
     lines, arguments, message = BAD_FILES[case]
@@ -160,7 +155,7 @@ def test_bad_pair_files_are_refused_before_training(case, tmp_path):
     path.write_text("\n".join(lines) + ("\n" if lines else ""))
     with pytest.raises(sources.DataError, match=re.escape(str(path)) + ".*" + message):
         train(path, tmp_path, *arguments)
-    assert_nothing_written(tmp_path)
+    assert nothing_written(tmp_path)
 
 
 def test_missing_file_and_missing_columns_are_refused_before_training(tmp_path):
@@ -171,7 +166,7 @@ def test_missing_file_and_missing_columns_are_refused_before_training(tmp_path):
     table.write_text("english,spanish\nThe cat.,El gato.\n")
     with pytest.raises(sources.DataError, match=re.escape(str(table)) + r".*expected the column\(s\) \['en'\]"):
         train(table, tmp_path, "--source-column", "en", "--target-column", "spanish")
-    assert_nothing_written(tmp_path)
+    assert nothing_written(tmp_path)
 
 
 def test_split_column_problems_name_the_file_and_line(tmp_path):
@@ -187,7 +182,7 @@ def test_split_column_problems_name_the_file_and_line(tmp_path):
     table.write_text(table.read_text().replace(",tests", ",train"))
     with pytest.raises(sources.DataError, match=r"the test split holds no pair of at most 20 words a side"):
         train(table, tmp_path, *columns)
-    assert_nothing_written(tmp_path)
+    assert nothing_written(tmp_path)
 
 
 def test_the_command_line_says_bad_data_in_one_line(tmp_path, monkeypatch):
@@ -200,7 +195,7 @@ def test_the_command_line_says_bad_data_in_one_line(tmp_path, monkeypatch):
         f"error: {path}, line 2: expected a source and a target sentence separated by a tab. "
         "Received 1 column: 'Goodbye.'"
     )
-    assert_nothing_written(tmp_path)
+    assert nothing_written(tmp_path)
 
 
 def test_source_and_target_columns_come_together_and_with_data():

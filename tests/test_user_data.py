@@ -3,8 +3,6 @@ predicted and evaluated; and every kind of bad file refused before training, wit
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -12,21 +10,9 @@ import pytest
 
 from apps import pipeline, sentiment, stock_forecast
 from data import sources
+from tests.helpers import ROOT, folders, nothing_written, run_app
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "data", "examples")
-
-
-def folders(tmp_path):
-    return [
-        "--export-dir", str(tmp_path / "saved_models"),
-        "--reports-dir", str(tmp_path / "reports"),
-        "--runs-dir", str(tmp_path / "runs"),
-    ]  # fmt: skip
-
-
-def nothing_written(tmp_path):
-    return not any((tmp_path / name).exists() for name in ("saved_models", "reports", "runs"))
 
 
 def review_rows(count=20):
@@ -142,13 +128,11 @@ def test_bad_sentiment_files_are_refused_before_training(tmp_path, content, flag
 
 def test_bad_data_is_one_line_and_a_nonzero_exit_on_the_command_line(tmp_path):
     path = write_csv(tmp_path / "reviews.csv", "text,label\nonly one,good\nanother,bad\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "apps.sentiment", "train", "--data", str(path), *folders(tmp_path / "output")],
-        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )  # fmt: skip
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {path}")
+    process = run_app("sentiment", ["train", "--data", str(path), *folders(tmp_path / "output")])
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode != 0
+    assert "Traceback" not in output
+    assert output.strip().splitlines()[-1].startswith(f"error: {path}")
     assert nothing_written(tmp_path / "output")
 
 
