@@ -210,3 +210,16 @@ def test_series_never_split_at_random():
         stock_forecast.StockConfig(group_column="ticker")
     with pytest.raises(ValueError, match="Received: window=5"):
         stock_forecast.StockConfig(window=5)
+
+
+def test_every_example_file_loads_with_its_apps_reader():
+    default = sources.SplitOptions()
+    reviews = sentiment.loaders.load_labelled_texts(os.path.join(EXAMPLES, "reviews.csv"), default)
+    assert reviews["classes"] == ["negative", "positive"] and len(reviews["test"][0]) >= 1
+    pairs = sentiment.loaders.load_translation_pairs(os.path.join(EXAMPLES, "translation_pairs.tsv"), options=default)
+    assert all(len(pairs[split][0]) >= 1 for split in sources.SPLIT_NAMES)
+    from data import speech
+
+    clips = speech.load_audio_folder(os.path.join(EXAMPLES, "speech_keywords"), default)
+    assert clips["labels"] == ["_silence_", "lights_off", "lights_on"]
+    assert all(clips[split][0].shape[1:] == (speech.CLIP_SAMPLES,) for split in sources.SPLIT_NAMES)
