@@ -16,8 +16,12 @@ Bad data raises `DataError` (a `ValueError`) naming the file, the row or file na
 what was found.
 """
 
+import csv
 import dataclasses
+import json
 import pathlib
+import warnings
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -198,20 +202,20 @@ def table_format(path):
 def read_table(path, columns=()):
     """A CSV, TSV or JSON-lines file as a DataFrame of strings (empty cells are ""), with `columns` checked.
 
-    Each row remembers its line in the file (`frame.attrs["first_line"]`), so errors can name it.
+    Each row remembers its line in the file (`frame.attrs["first_line"]`), so errors can name it: blank lines
+    stay as blank rows (which `drop_blank_and_duplicate_rows` drops and counts) rather than shifting the rows
+    after them. A row with more fields than the header is an error, not a shifted row.
     """
     path = require_path(path)
     kind = table_format(path)
     try:
         if kind == "jsonl":
-            frame = pd.read_json(path, lines=True, dtype=False)
-            frame = frame.astype(object).where(frame.notna(), "")
-            frame.attrs["first_line"] = 1
+            frame = read_json_lines(path)
         else:
-            frame = pd.read_csv(path, sep="," if kind == "csv" else "\t", dtype=str, keep_default_na=False,
-                                skip_blank_lines=False, quoting=3 if kind == "tsv" else 0)  # fmt: skip
-            frame.attrs["first_line"] = 2
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
+            frame = read_delimited(path, kind)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, OSError, EOFError, zipfile.BadZipFile) as error:
+        if isinstance(error, DataError):
+            raise
         expected = "one JSON object per line" if kind == "jsonl" else f"a {kind.upper()} file with a header row"
         raise DataError(f"{path}: could not be read as {expected}. Received: {error}") from None
     frame.attrs["path"] = str(path)
@@ -219,6 +223,54 @@ def read_table(path, columns=()):
         raise DataError(f"{path}: expected rows of data. Received: no rows")
     require_columns(frame, columns, path)
     return frame.reset_index(drop=True)
+
+
+def read_delimited(path, kind):
+    """A CSV or TSV file with a header row; a row with more fields than the header is an error naming its line
+    (pandas would otherwise take the extra field of a first row for an index, or drop it with a warning)."""
+    separator, quoting = ("," if kind == "csv" else "\t"), (csv.QUOTE_MINIMAL if kind == "csv" else csv.QUOTE_NONE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            frame = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, skip_blank_lines=False,
+                                index_col=False, quoting=quoting)  # fmt: skip
+        except pd.errors.ParserWarning:
+            with pandas_open(path) as file:
+                reader = csv.reader(file, delimiter=separator, quoting=quoting)
+                width = len(next(reader))
+                line, fields = next((reader.line_num, row) for row in reader if len(row) > width)
+            raise DataError(f"{path}, line {line}: expected {width} fields as in the header. Received {len(fields)}: "
+                            f"{fields!r}; quote a field that holds a {'comma' if kind == 'csv' else 'tab'}") from None  # fmt: skip
+    frame.attrs["first_line"] = 2
+    return frame
+
+
+def read_json_lines(path):
+    """One JSON object per line, a blank line a row of empty values, so row `i` is line `i + 1`."""
+    rows = []
+    with pandas_open(path) as file:
+        for number, line in enumerate(file, start=1):
+            if not line.strip():
+                rows.append({})
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path}, line {number}: expected one JSON object. Received: {error}") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}, line {number}: expected a JSON object. Received: {line.strip()[:80]!r}")
+            rows.append({key: "" if value is None else value for key, value in row.items()})
+    frame = pd.DataFrame(rows).astype(object)
+    frame = frame.where(frame.notna(), "")
+    frame.attrs["first_line"] = 1
+    return frame
+
+
+def pandas_open(path):
+    """A text handle on `path`, decompressed as pandas would by its suffix."""
+    from pandas.io.common import get_handle
+
+    return get_handle(str(path), "r", compression="infer", encoding="utf-8").handle
 
 
 def require_columns(frame, columns, path):
