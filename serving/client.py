@@ -77,6 +77,10 @@ def parse_rest_response(body, output_names):
     rows = body["predictions"]
     if rows and not isinstance(rows[0], dict):  # a signature with one output answers bare values
         rows = [{output_names[0]: row} for row in rows]
+    elif rows:
+        # The answer's own names: an export may return other outputs than the contract's (a sentiment
+        # model of more than two classes gives `probabilities`, not `probability`).
+        output_names = [name for name in output_names if name in rows[0]] + sorted(set(rows[0]) - set(output_names))
     outputs = {}
     for name in output_names:
         values = [row[name] for row in rows]

@@ -220,3 +220,12 @@ assert not loaded, loaded
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={"PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"},
                             capture_output=True, text=True, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_rest_answers_keep_the_exports_own_output_names():
+    """A sentiment model of three classes answers `label` and `probabilities`, not the contract's `probability`."""
+    answer = {"predictions": [{"label": "mixed", "probabilities": [0.2, 0.3, 0.5]}]}
+    outputs = client.parse_rest_response(answer, list(contracts.CONTRACTS["sentiment"]["outputs"]))
+    assert sorted(outputs) == ["label", "probabilities"]
+    np.testing.assert_allclose(outputs["probabilities"], [[0.2, 0.3, 0.5]])
+    assert "p(label)=0.500" in formats.FORMATTERS["sentiment"](formats.text_inputs(["So-so."]), outputs)
