@@ -56,7 +56,7 @@ def fit_across_workers(model, strategy, train_dataset, validation_dataset, confi
         """How many replicas (one per worker on CPUs) pass a `flag` of 1.0."""
         return strategy.reduce("SUM", strategy.run(lambda value: value, args=(flag,)), axis=None)
 
-    backup = training.Backup(run_dir / "backup", model)
+    backup = training.Backup(run_dir / "backup", model, config)
     state = backup.restore()
     batches, steps = training.batches_from_epoch(train_dataset, state.epoch)
     train_batches = iter(strategy.experimental_distribute_dataset(batches))

@@ -28,7 +28,6 @@ import tensorflow as tf
 from apps import training
 from apps.config import DISTRIBUTE_CHOICES
 from apps.distributed import fit_across_workers
-from data import sources
 from serving import formats
 
 SERVING_SIGNATURE = "serving_default"
@@ -164,7 +163,7 @@ def shard_by_data(dataset):
 def fit(model, train_dataset, validation_dataset, config, run_dir, history_path):
     """Fits with early stopping on the validation loss and the time budget, ending with the best epoch's
     weights. A killed run, rerun, resumes from its last finished epoch and ends as an uninterrupted run."""
-    backup = training.Backup(run_dir / "backup", model)
+    backup = training.Backup(run_dir / "backup", model, config)
     state = backup.restore()
     if not state.finished(config.epochs):
         batches, steps = training.batches_from_epoch(train_dataset, state.epoch)
@@ -196,6 +195,7 @@ def train(app, config):
     data = app.load_data(config)
     run_dir = worker_run_dir(app, config, strategy)
     history_path = run_dir / "history.csv"
+    training.check_backup(run_dir / "backup", config)
     training.align_history(run_dir / "backup", history_path)
     run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -507,10 +507,11 @@ def config_from_arguments(app, arguments):
 
 
 def command_line(app):
-    """`python -m apps.<app>`: `main`, with bad data said in one line and a non-zero exit, not a traceback."""
+    """`python -m apps.<app>`: `main`, with bad data or settings said in one line and a non-zero exit, not a
+    traceback."""
     try:
         return main(app)
-    except sources.DataError as error:
+    except ValueError as error:  # bad data or settings (DataError is one): what was received and expected
         sys.exit(f"error: {error}")
 
 

@@ -19,6 +19,8 @@ import keras
 import tensorflow as tf
 
 STATE_FILE = "state.json"
+# Settings a rerun may change and still resume: where it writes, and how long it may go on.
+RESUMABLE_CHANGES = ("epochs", "patience", "time_budget_minutes", "export_dir", "reports_dir", "runs_dir")
 
 
 @dataclasses.dataclass
@@ -33,6 +35,7 @@ class TrainingState:
         seconds: fitting time so far, over every attempt of the run, for the time budget.
         longest_epoch_seconds: the longest epoch so far, by which the time budget judges the next one.
         stopped: why training stopped before its last epoch; "" while it goes on.
+        settings: the run's config but for `RESUMABLE_CHANGES` (`run_settings`), which a resume must match.
     """
 
     epoch: int = 0
@@ -42,6 +45,7 @@ class TrainingState:
     seconds: float = 0.0
     longest_epoch_seconds: float = 0.0
     stopped: str = ""
+    settings: dict = dataclasses.field(default_factory=dict)
 
     def end_epoch(self, validation_loss, seconds, patience, time_budget_minutes):
         """Records a finished epoch that took `seconds`, and sets `stopped` if no other epoch should run:
@@ -71,6 +75,28 @@ def read_state(backup_dir):
     return TrainingState(**json.loads(path.read_text()))
 
 
+def run_settings(config):
+    """What a run trains on and with: its config (data included) but for `RESUMABLE_CHANGES`, as JSON has it."""
+    settings = {name: value for name, value in config.to_dict().items() if name not in RESUMABLE_CHANGES}
+    return json.loads(json.dumps(settings, default=str))
+
+
+def check_backup(backup_dir, config):
+    """Refuses to resume a backup that `config` did not make: its weights and early stopping belong to other
+    data or settings. Nothing is deleted; the message says how to resume it or start afresh."""
+    state = read_state(backup_dir)
+    settings = run_settings(config)
+    if state is None or state.settings == settings:
+        return
+    changed = {name: (state.settings.get(name), settings.get(name)) for name in sorted(set(state.settings) | set(settings))
+               if state.settings.get(name) != settings.get(name)}  # fmt: skip
+    raise ValueError(
+        f"{backup_dir} holds an unfinished run with other settings, which this run would resume. Received "
+        f"(backup's, yours): {changed}. Rerun with the backup's settings to resume it, or delete {backup_dir} "
+        "(or pass another --runs-dir) to start afresh"
+    )
+
+
 def random_states(model):
     """The model's variables that are not weights: the states of its dropout's seed generators, which
     neither `save_weights` nor a checkpoint of the model keeps, and which decide the next dropout masks."""
@@ -86,8 +112,9 @@ class Backup:
     whose checkpoints are complete, or no state.json (a fresh run). The model's optimizer must be built.
     """
 
-    def __init__(self, directory, model):
+    def __init__(self, directory, model, config):
         self.directory = pathlib.Path(directory)
+        self.settings = run_settings(config)
         self.checkpoint = tf.train.Checkpoint(
             model=model, optimizer=model.optimizer, random_states=random_states(model)
         )
@@ -100,7 +127,7 @@ class Backup:
         when there is no backup."""
         state = read_state(self.directory)
         if state is None:
-            return TrainingState()
+            return TrainingState(settings=self.settings)
         self.checkpoint.read(self.checkpoint_path(state.epoch)).assert_consumed()
         print(f"Resuming after epoch {state.epoch} from {self.directory}")
         return state

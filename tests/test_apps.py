@@ -1,6 +1,7 @@
 """The apps end to end: quick training, the export's layout and contract in a fresh process, bad inputs,
 resuming a killed run, and multi-worker training."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -281,7 +282,7 @@ def test_time_budget_stops_fit_before_an_epoch_that_would_overrun(tmp_path):
 
     for minutes, epochs_run in ((0.5 / 60, 1), (0, 3)):  # 0.5 s: room for one 0.3 s epoch, not two; 0: no limit
         state = training.TrainingState()
-        stopping = training.ResumableEarlyStopping(training.Backup(tmp_path / str(minutes), model), state, 5, minutes)
+        stopping = training.ResumableEarlyStopping(training.Backup(tmp_path / str(minutes), model, sentiment.SentimentConfig()), state, 5, minutes)
         history = model.fit(x, y, validation_data=(x, y), epochs=3, verbose=0, callbacks=[SlowEpochs(), stopping])
         assert len(history.history["loss"]) == epochs_run and ("time budget" in state.stopped) == bool(minutes)
         assert training.read_state(tmp_path / str(minutes)) == state  # a rerun stops at once too
@@ -304,7 +305,7 @@ def test_backup_resumes_the_last_epoch_with_its_dropout_seeds_and_ends_with_the_
 
     inputs = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
     model, state, after_epoch = model_with_dropout(), training.TrainingState(), []
-    backup = training.Backup(tmp_path / "backup", model)
+    backup = training.Backup(tmp_path / "backup", model, sentiment.SentimentConfig())
     assert len(training.random_states(model)) == 1  # the dropout's seed, which the weights do not hold
     for loss in (1.0, 0.5, 0.7):  # the second epoch is the best
         model.fit(inputs, inputs[:, :2], epochs=1, verbose=0)
@@ -316,7 +317,7 @@ def test_backup_resumes_the_last_epoch_with_its_dropout_seeds_and_ends_with_the_
         "after-2-epochs", "after-3-epochs", "after-4-epochs",
     ]  # fmt: skip
     other = model_with_dropout()
-    other_backup = training.Backup(tmp_path / "backup", other)
+    other_backup = training.Backup(tmp_path / "backup", other, sentiment.SentimentConfig())
     resumed = other_backup.restore()
     assert resumed == state
     for restored, saved in zip(values(other), after_epoch[2]):
@@ -325,6 +326,18 @@ def test_backup_resumes_the_last_epoch_with_its_dropout_seeds_and_ends_with_the_
     for restored, saved in zip(values(other), after_epoch[1]):
         np.testing.assert_array_equal(restored, saved)
     assert not backup.directory.exists()
+
+
+def test_a_backup_resumes_only_under_the_settings_that_made_it(tmp_path):
+    config = sentiment.SentimentConfig(data_path="reviews.csv")
+    state = training.TrainingState(epoch=2, settings=training.run_settings(config))
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / training.STATE_FILE).write_text(json.dumps(dataclasses.asdict(state)))
+    training.check_backup(tmp_path / "backup", config.replace(epochs=20, time_budget_minutes=5.0))  # may change
+    with pytest.raises(ValueError, match=r"other settings.*'data_path': \('reviews.csv', 'other.csv'\)"):
+        training.check_backup(tmp_path / "backup", config.replace(data_path="other.csv"))
+    assert (tmp_path / "backup" / training.STATE_FILE).exists()  # nothing deleted
+    training.check_backup(tmp_path / "nothing", config)  # no backup: a fresh run
 
 
 # Trains stock_forecast as `python -m apps.stock_forecast ARGUMENTS...`, killed with SIGKILL in the backup
