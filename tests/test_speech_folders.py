@@ -27,8 +27,9 @@ def two_tone_folder(root, clips_per_label=10, speakers=5):
     """"high": 1 kHz tones at 8 kHz stereo; "low": 440 Hz tones at 48 kHz mono; Speech Commands file names."""
     for index in range(clips_per_label):
         name = f"speaker{index % speakers}_nohash_{index}.wav"
-        write_tone(root / "high" / name, rate=8000, hertz=1000.0, channels=2)
-        write_tone(root / "low" / name, rate=48000, hertz=440.0)
+        # Each clip a little louder than the last, so that no two files are copies (which the loader drops).
+        write_tone(root / "high" / name, rate=8000, hertz=1000.0, channels=2, level=0.3 + 0.0005 * index)
+        write_tone(root / "low" / name, rate=48000, hertz=440.0, level=0.3 + 0.0005 * index)
     return root
 
 
@@ -99,7 +100,7 @@ def test_background_noise_feeds_silence_and_the_training_noise(tmp_path):
 def test_a_silence_folder_of_its_own_is_an_ordinary_label(tmp_path):
     root = two_tone_folder(tmp_path / "tones")
     for index in range(10):
-        write_tone(root / "_silence_" / f"quiet_{index}.wav", level=0.001)
+        write_tone(root / "_silence_" / f"quiet_{index}.wav", hertz=100.0 + index, level=0.001)
     write_noise(root / "_background_noise_" / "hiss.wav")
     loaded = speech.load_audio_folder(root, augmented_train_copies=0)
     assert loaded["labels"] == ["_silence_", "high", "low"]
@@ -169,8 +170,8 @@ def break_folder(root, how):
         scipy.io.wavfile.write(root / "high" / "speaker0_nohash_0.wav", 16000, np.zeros(0, np.int16))
         return root / "high" / "speaker0_nohash_0.wav"
     if how == "label only in test":
-        write_tone(root / "maybe" / "a_nohash_0.wav")
-        write_tone(root / "maybe" / "b_nohash_0.wav")
+        write_tone(root / "maybe" / "a_nohash_0.wav", hertz=300.0)
+        write_tone(root / "maybe" / "b_nohash_0.wav", hertz=310.0)
         (root / "validation_list.txt").write_text("high/speaker1_nohash_1.wav\nlow/speaker1_nohash_1.wav\n")
         (root / "testing_list.txt").write_text("\n".join(["low/speaker2_nohash_2.wav", "maybe/a_nohash_0.wav",
                                                           "maybe/b_nohash_0.wav"]))  # fmt: skip
@@ -226,3 +227,14 @@ def test_training_clips_are_augmented_with_the_recordings_noise(tmp_path):
     changed = [not np.allclose(before, after) for before, after in zip(clean, noisy)]
     assert np.mean(changed) > 0.9
     assert pd.Series(labels[augmented]).equals(pd.Series(labels[~augmented]))
+
+
+def test_copies_of_a_recording_are_dropped_and_counted(tmp_path):
+    root = two_tone_folder(tmp_path / "tones")
+    (root / "high" / "copy.wav").write_bytes((root / "high" / "speaker0_nohash_0.wav").read_bytes())
+    (root / "low" / "mislabelled.wav").write_bytes((root / "high" / "speaker1_nohash_1.wav").read_bytes())
+    loaded = speech.load_audio_folder(root, augmented_train_copies=0)
+    files = [file for split in sources.SPLIT_NAMES for file in loaded["files"][split]]
+    assert ("high/copy.wav" in files) != ("high/speaker0_nohash_0.wav" in files)  # the first of the two, only
+    assert "low/mislabelled.wav" not in files and "high/speaker1_nohash_1.wav" not in files
+    assert loaded["dropped"] == {folders.COPIES: 1, folders.CONFLICTING_COPIES: 2}

@@ -12,6 +12,7 @@ instead of around its word, and stops at a broken file without naming it.
 """
 
 import collections
+import hashlib
 import pathlib
 
 import numpy as np
@@ -23,6 +24,8 @@ BACKGROUND_NOISE = "_background_noise_"
 SPLIT_LISTS = {"validation": "validation_list.txt", "test": "testing_list.txt"}
 NOT_WAV = "non-WAV files skipped"
 OUTSIDE_LABELS = "WAV files outside a label subfolder skipped"
+COPIES = "copies of a WAV file under the same label"
+CONFLICTING_COPIES = "copies of one WAV file under different labels"
 NOT_IN_FOLDER = "files named in validation_list.txt or testing_list.txt but not in the folder"
 BABBLE_CLIPS = 200  # training clips the babble noise is mixed from, as in the synthetic corpus
 
@@ -132,7 +135,26 @@ def _list_files(root):
             )
         files += [entry.relative_to(root).as_posix() for entry in wavs]
         labels += [folder.name] * len(wavs)
-    return files, labels, dropped
+    return (*_without_copies(root, files, labels, dropped), dropped)
+
+
+def _without_copies(root, files, labels, dropped):
+    """Drops byte-identical copies of a recording, which could otherwise land in training and in the test:
+    a copy under the same label keeps its first file, and copies under different labels are all dropped."""
+    digests = [hashlib.sha1((root / file).read_bytes()).hexdigest() for file in files]
+    labels_of = collections.defaultdict(set)
+    for digest, label in zip(digests, labels):
+        labels_of[digest].add(label)
+    seen, kept = set(), []
+    for index, (digest, label) in enumerate(zip(digests, labels)):
+        if len(labels_of[digest]) > 1:
+            dropped[CONFLICTING_COPIES] += 1
+        elif digest in seen:
+            dropped[COPIES] += 1
+        else:
+            seen.add(digest)
+            kept.append(index)
+    return [files[index] for index in kept], [labels[index] for index in kept]
 
 
 def _is_wav(path):
@@ -158,6 +180,11 @@ def speaker_of(file):
 def _split(root, files, options, dropped):
     """The split of each file: the folder's own lists, else by speaker, else random stratified by label."""
     lists = {split: root / name for split, name in SPLIT_LISTS.items() if (root / name).is_file()}
+    if lists and options.group_column:
+        raise sources.DataError(
+            f"{root}: its {' and '.join(SPLIT_LISTS.values())} already split the clips. Received "
+            f"group_column={options.group_column!r} too; remove the lists to group by speaker"
+        )
     if lists:
         splits = np.full(len(files), "train", dtype=object)
         position = {file: index for index, file in enumerate(files)}
