@@ -71,10 +71,25 @@ class Config:
             )
 
         # Validates the split settings with the one check every app shares.
-        sources.SplitOptions.from_config(self)
+        options = sources.SplitOptions.from_config(self)
+        if not self.data_path and options != sources.SplitOptions():
+            raise ValueError(
+                "--group-column, --split-column, --split-fractions and --split-seed split your own data (--data); "
+                f"the bundled and online data keep their fixed splits. Received: {options} without --data"
+            )
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+
+def layer_sizes(units):
+    """`units` as a tuple of positive layer sizes, one per stacked recurrent layer, or a ValueError."""
+    if isinstance(units, (str, bytes)) or not hasattr(units, "__len__") or not units or any(
+        isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in units
+    ):
+        raise ValueError(f"`units` must list positive layer sizes, one per stacked layer, e.g. (64,) or (64, 64). "
+                         f"Received: units={units!r}")  # fmt: skip
+    return tuple(units)

@@ -23,7 +23,7 @@ import tensorflow as tf
 import layers
 from apps import pipeline
 from apps.classes import ClassProbabilities, model_labels
-from apps.config import Config
+from apps.config import Config, layer_sizes
 from data import loaders, sources
 from serving import formats
 
@@ -54,8 +54,7 @@ class SentimentConfig(Config):
         super().__post_init__()
         if self.pooling not in POOLING:
             raise ValueError(f"`pooling` must be one of {POOLING}. Received: pooling={self.pooling!r}")
-        if not self.units or any(isinstance(size, bool) or int(size) != size or size < 1 for size in self.units):
-            raise ValueError(f"`units` must list positive layer sizes. Received: units={self.units!r}")
+        self.units = layer_sizes(self.units)
 
 
 
@@ -79,9 +78,10 @@ class SentimentApp(pipeline.App):
         else:
             splits = loaders.load_sentiment(config.dataset)
             data = sources.make_splits(*splits, source=config.dataset, classes=list(LABELS))
-        if config.train_limit:
+        if config.train_limit:  # a seeded sample, not the first rows: a file may be sorted by label
             texts, labels = data["train"]
-            data["train"] = (texts[: config.train_limit], labels[: config.train_limit])
+            keep = np.sort(np.random.default_rng(config.seed).permutation(len(texts))[: config.train_limit])
+            data["train"] = ([texts[index] for index in keep], labels[keep])
         return data
 
     def make_dataset(self, config, data, split, training):

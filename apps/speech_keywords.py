@@ -35,7 +35,7 @@ import tensorflow as tf
 import layers
 from apps import pipeline
 from apps.classes import ClassProbabilities, model_labels
-from apps.config import Config
+from apps.config import Config, layer_sizes
 from data import sources, speech
 from serving import formats
 
@@ -78,13 +78,9 @@ class SpeechConfig(Config):
         layers.recurrent_layer_class(self.cell)
         if self.pooling not in POOLING:
             raise ValueError(f"`pooling` must be one of {POOLING}. Received: pooling={self.pooling!r}")
-        if not self.units or any(int(size) < 1 for size in self.units):
-            raise ValueError(f"`units` must list positive layer sizes. Received: units={self.units!r}")
-        words = self.keywords = tuple(str(word).strip() for word in self.keywords)
-        reserved = (speech.SILENCE, speech.UNKNOWN)
-        if any(not word or word in reserved for word in words) or len(set(words)) != len(words):
-            raise ValueError(f"`keywords` must be distinct words or phrases, none empty, {speech.SILENCE!r} or "
-                             f"{speech.UNKNOWN!r}. Received: keywords={self.keywords!r}")  # fmt: skip
+        self.units = layer_sizes(self.units)
+        if self.keywords:
+            self.keywords = speech.check_keywords(self.keywords)
         if self.keywords and (self.data_path or self.dataset != "bundled"):
             raise ValueError(
                 "`keywords` chooses the words of the bundled synthetic corpus; your own data and speech_commands "

@@ -24,7 +24,7 @@ from keras import ops
 
 import layers
 from apps import pipeline
-from apps.config import Config
+from apps.config import Config, layer_sizes
 from data import loaders, sources
 
 QUANTILES = (0.1, 0.5, 0.9)  # the 80% interval and the median
@@ -61,8 +61,7 @@ class StockConfig(Config):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ValueError(f"`{name}` must be an integer >= {lowest}. Received: {name}={value!r}")
-        if not self.units or any(isinstance(size, bool) or int(size) != size or size < 1 for size in self.units):
-            raise ValueError(f"`units` must list positive layer sizes. Received: units={self.units!r}")
+        self.units = layer_sizes(self.units)
         if self.group_column or self.split_column:
             raise ValueError(
                 "Series split by time, never by group or by a column. Received: "

@@ -37,7 +37,7 @@ import tensorflow as tf
 
 import layers
 from apps import pipeline, translation_model, translation_text
-from apps.config import Config
+from apps.config import Config, layer_sizes
 from apps.translation_text import END, START
 from serving import formats
 
@@ -87,7 +87,7 @@ class TranslationConfig(Config):
         layers.recurrent_layer_class(self.cell)
         if self.dataset not in loaders.TRANSLATION_DATASETS:
             raise ValueError(f"`dataset` must be one of {loaders.TRANSLATION_DATASETS}. Received: dataset={self.dataset!r}")
-        self.units = translation_model.layer_sizes(self.units)
+        self.units = layer_sizes(self.units)
         names = ("beam_width", "max_source_tokens", "max_output_tokens", "max_words", "embedding_dim",
                  "source_vocabulary", "target_vocabulary")  # fmt: skip
         for name in names:

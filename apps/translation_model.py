@@ -7,19 +7,8 @@ from keras import ops
 
 import layers
 from apps import translation_search, translation_text
+from apps.config import layer_sizes
 from apps.translation_text import END, PAD_ID, START, START_ID
-
-
-def layer_sizes(units):
-    """`units` as a tuple of positive layer sizes, one per stacked encoder layer, or a ValueError."""
-    if isinstance(units, (str, bytes)) or not hasattr(units, "__len__") or not units or any(
-        isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in units
-    ):
-        raise ValueError(
-            "`units` must list positive layer sizes, one per stacked bidirectional encoder layer, e.g. (256,) "
-            f"or (256, 256). Received: units={units!r}"
-        )
-    return tuple(units)
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")

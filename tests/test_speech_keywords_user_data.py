@@ -112,7 +112,7 @@ def test_train_on_chosen_keywords(tmp_path):
 def test_bad_folders_stop_before_anything_is_written(tmp_path, monkeypatch):
     app = speech_keywords.SpeechKeywordsApp()
     missing = tmp_path / "missing"
-    with pytest.raises(sources.DataError, match="missing"):
+    with pytest.raises(sources.DataError, match="missing: no such folder"):
         pipeline.main(app, ["train", "--quick", "--data", str(missing), *folders(tmp_path)])
     monkeypatch.setattr(sys, "argv", ["speech_keywords", "train", "--quick", "--data", str(missing), *folders(tmp_path)])
     with pytest.raises(SystemExit) as exit:

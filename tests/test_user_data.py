@@ -1,7 +1,6 @@
 """The user's own data (`--data`) for the sentiment and stock apps: files made here, trained, exported,
 predicted and evaluated; and every kind of bad file refused before training, with nothing written."""
 
-import json
 import os
 
 import numpy as np
@@ -111,8 +110,12 @@ def write_csv(path, text):
         ("text,label,split\na,good,train\nb,bad,train\nc,good,dev\n", ["--split-column", "split"],
          r"line 4: column 'split' must be one of \['train', 'validation', 'test'\]. Received: 'dev'"),
         ("text,label\n", [], "no rows"),
+        ("text,label\nI loved it, really,good\n" + "nice,good\nawful,bad\n" * 3, [],
+         r"line 2: expected 2 fields as in the header. Received 3: \['I loved it', ' really', 'good'\]"),
+        ("text,label\n" + "nice,good\nawful,bad\n" * 3 + "I loved it, really,good\n", [], r"line 8, saw 3"),
     ],
-    ids=["missing-file", "missing-column", "empty-text", "rare-label", "label-only-in-test", "bad-split", "empty"],
+    ids=["missing-file", "missing-column", "empty-text", "rare-label", "label-only-in-test", "bad-split", "empty",
+         "unquoted-comma-first", "unquoted-comma-later"],
 )
 def test_bad_sentiment_files_are_refused_before_training(tmp_path, content, flags, message):
     path = tmp_path / "input" / "data.csv"
@@ -148,8 +151,12 @@ def test_stock_trains_on_the_long_example_and_evaluates_the_wide_one(tmp_path, c
         ["train", "--quick", "--data", os.path.join(EXAMPLES, "prices_long.csv"), "--series-column", "series", *arguments],
     )  # fmt: skip
     assert report["model"]["windows"] > 0 and "coverage80_day3" in report["model"]
-    starts = [pd.Timestamp(value) for value in json.loads(json.dumps(report["config"]))["split_dates"] or []]
-    assert not starts  # fractions of the span, not dates
+    # No --split-dates: the span's unique dates cut at 80% and 90%, so validation and test start there.
+    dates = pd.DatetimeIndex(pd.read_csv(os.path.join(EXAMPLES, "prices_long.csv"))["date"].unique())
+    assert report["data"]["examples"]["test"] > 0
+    data = stock_forecast.StockForecastApp().load_data(stock_forecast.StockConfig(
+        data_path=os.path.join(EXAMPLES, "prices_long.csv"), series_column="series", window=20, horizon=3))
+    assert data["split_starts"] == [str(dates[int(0.8 * len(dates))].date()), str(dates[int(0.9 * len(dates))].date())]
     outputs = pipeline.main(stock_forecast.StockForecastApp(), ["predict", ",".join(["10"] * 12), *folders(tmp_path)])
     assert outputs["forecast"].shape == (1, 3)
     wide = pipeline.main(
@@ -207,7 +214,9 @@ def test_bad_price_files_are_refused_before_training(tmp_path, content, flags, m
 
 def test_series_never_split_at_random():
     with pytest.raises(ValueError, match="split by time.*Received: group_column='ticker'"):
-        stock_forecast.StockConfig(group_column="ticker")
+        stock_forecast.StockConfig(data_path="prices.csv", group_column="ticker")
+    with pytest.raises(ValueError, match="split your own data.*without --data"):
+        sentiment.SentimentConfig(split_fractions=(0.5, 0.25, 0.25))
     with pytest.raises(ValueError, match="Received: window=5"):
         stock_forecast.StockConfig(window=5)
 
@@ -223,3 +232,10 @@ def test_every_example_file_loads_with_its_apps_reader():
     clips = speech.load_audio_folder(os.path.join(EXAMPLES, "speech_keywords"), default)
     assert clips["labels"] == ["_silence_", "lights_off", "lights_on"]
     assert all(clips[split][0].shape[1:] == (speech.CLIP_SAMPLES,) for split in sources.SPLIT_NAMES)
+
+
+def test_json_lines_keep_their_line_numbers_past_blank_lines(tmp_path):
+    path = tmp_path / "reviews.jsonl"
+    path.write_text('{"text": "fine", "label": "good"}\n\n{"text": "", "label": "bad"}\n')
+    with pytest.raises(sources.DataError, match=r"line 3: the 'text' is empty"):
+        sentiment.loaders.load_labelled_texts(path, sources.SplitOptions())

@@ -21,10 +21,10 @@ from data.speech.engines import EnginesMissing, install_engines, missing_engine_
 from data.speech.folders import load_audio_folder
 from data.speech.recordings import load_speech_commands, load_spokennumbers
 from data.speech.sound import CLIP_SAMPLES, SAMPLE_RATE, fit_to_clip, read_wav, write_wav
-from data.speech.vocabulary import DIGIT_WORDS, KEYWORDS, LABELS, SILENCE, UNKNOWN
+from data.speech.vocabulary import DIGIT_WORDS, KEYWORDS, LABELS, SILENCE, UNKNOWN, check_keywords
 
 __all__ = [
-    "CLIP_SAMPLES", "DIGIT_WORDS", "KEYWORDS", "LABELS", "SAMPLE_RATE", "SILENCE", "UNKNOWN", "CorpusConfig",
+    "CLIP_SAMPLES", "DIGIT_WORDS", "KEYWORDS", "LABELS", "SAMPLE_RATE", "SILENCE", "UNKNOWN", "CorpusConfig", "check_keywords",
     "EnginesMissing", "fit_to_clip", "install_engines", "load_audio_folder", "load_speech_commands",
     "load_speech_keywords", "load_spokennumbers", "missing_engine_packages", "read_wav", "write_wav",
 ]  # fmt: skip
