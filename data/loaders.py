@@ -426,13 +426,7 @@ def load_labelled_texts(path, options, text_column="text", label_column="label")
     if path.is_dir() and skipped:
         dropped["files that are not .txt"] = skipped
     for column, name in (("text", text_column), ("label", label_column)):
-        blank = frame[column].astype(str).str.strip() == ""
-        if blank.any():
-            row = int(np.flatnonzero(blank.to_numpy())[0])
-            raise sources.DataError(
-                f"{path}, {sources.row_name(frame, row)}: the {name!r} is empty ({int(blank.sum())} row(s) like it). "
-                f"Expected a {column} in every row"
-            )
+        sources.require_nonblank(frame, column, path, name)
     labels = frame["label"].astype(str).str.strip()
     splits = sources.split_rows(frame, options, path, strata=labels.to_numpy())
     sources.check_split_sizes(splits, path)

@@ -307,14 +307,15 @@ def drop_blank_and_duplicate_rows(frame, columns, key_columns=None):
     return frame, {reason: count for reason, count in dropped.items() if count}
 
 
-def require_nonblank(frame, column, path):
-    """Every row's `column` must hold something other than whitespace."""
+def require_nonblank(frame, column, path, name=None):
+    """Every row's `column` (called `name` in the user's file, if it was renamed) must hold something other
+    than whitespace."""
     blank = frame[column].astype(str).str.strip() == ""
     if blank.any():
         row = int(np.flatnonzero(blank.to_numpy())[0])
         raise DataError(
-            f"{path}, {row_name(frame, row)}: column {column!r} is empty ({int(blank.sum())} row(s) like it). "
-            "Expected text in every row that has other values"
+            f"{path}, {row_name(frame, row)}: column {(name or column)!r} is empty ({int(blank.sum())} row(s) like it). "
+            "Expected a value in every row that has other values"
         )
 
 

@@ -102,7 +102,7 @@ def write_csv(path, text):
     [
         (None, [], "no such file"),
         ("review,stars\nfine,good\n", [], r"expected the column\(s\) \['text', 'label'\]"),
-        ("text,label\n" + "nice,good\nawful,bad\n" * 3 + "\n,good\n", [], r"line 9: the 'text' is empty"),
+        ("text,label\n" + "nice,good\nawful,bad\n" * 3 + "\n,good\n", [], r"line 9: column 'text' is empty"),
         ("text,label\n" + "".join(f"t{i},good\nu{i},bad\n" for i in range(6)) + "lonely,other\n", [],
          r"at least 2 examples.*\['other'\]"),
         ("text,label,split\n" + "".join(f"t{i},good,train\nu{i},bad,train\n" for i in range(4)) + "v,good,validation\n"
@@ -237,5 +237,5 @@ def test_every_example_file_loads_with_its_apps_reader():
 def test_json_lines_keep_their_line_numbers_past_blank_lines(tmp_path):
     path = tmp_path / "reviews.jsonl"
     path.write_text('{"text": "fine", "label": "good"}\n\n{"text": "", "label": "bad"}\n')
-    with pytest.raises(sources.DataError, match=r"line 3: the 'text' is empty"):
+    with pytest.raises(sources.DataError, match=r"line 3: column 'text' is empty"):
         sentiment.loaders.load_labelled_texts(path, sources.SplitOptions())
