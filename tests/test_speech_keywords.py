@@ -104,8 +104,9 @@ def test_stacked_frames_and_config_errors():
         speech_keywords.SpeechConfig(pooling="first")
     with pytest.raises(ValueError, match="Received: count=0"):
         speech_keywords.StackFrames(0)
-    for keywords in [("on", " on "), ("on", ""), ("_silence_",)]:
-        with pytest.raises(ValueError, match="Received: keywords="):
+    for keywords, message in [(("on", " on "), r"given once. Received \['on'\]"), (("on", ""), "Received: ''"),
+                              (("_silence_",), "Received: '_silence_'")]:  # fmt: skip
+        with pytest.raises(ValueError, match=message):
             speech_keywords.SpeechConfig(keywords=keywords)
     with pytest.raises(ValueError, match=r"Received: keywords=\('on',\) with data_path='here'"):
         speech_keywords.SpeechConfig(keywords=("on",), data_path="here")
