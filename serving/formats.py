@@ -14,16 +14,16 @@ def text_inputs(values):
 
 
 def format_sentiment(inputs, outputs):
-    """The label per text, with the contract's `probability` (of the second class, "positive" for the bundled
-    data) for two classes, or the label's own probability for more."""
+    """The label per text and its own probability: from `probabilities` (more than two classes), or from the
+    two-class contract's `probability` of the second class, where the first class has 1 - p."""
     if "probabilities" in outputs:
-        shown_probabilities, what = outputs["probabilities"].max(axis=1), "p(label)"
+        own = outputs["probabilities"].max(axis=1)
     else:
-        shown_probabilities, what = outputs["probability"], "p(second class)"
+        own = np.maximum(outputs["probability"], 1.0 - outputs["probability"])
     lines = []
-    for text, label, probability in zip(inputs["text"], outputs["label"], shown_probabilities):
+    for text, label, probability in zip(inputs["text"], outputs["label"], own):
         shown = text if len(text) <= 70 else text[:67] + "..."
-        lines.append(f"{label.decode():>8}  {what}={probability:.3f}  {shown!r}")
+        lines.append(f"{label.decode():>8}  p({label.decode()})={probability:.3f}  {shown!r}")
     return "\n".join(lines)
 
 

@@ -53,7 +53,7 @@ def test_sentiment_rest_answer_formats_label_and_probability():
     np.testing.assert_allclose(outputs["probability"], [0.9, 0.2])
     lines = formats.FORMATTERS["sentiment"](inputs, outputs).splitlines()
     assert "positive" in lines[0] and "0.900" in lines[0] and "A triumph." in lines[0]
-    assert "negative" in lines[1] and "0.200" in lines[1] and "Dull." in lines[1]
+    assert "p(negative)=0.800" in lines[1] and "Dull." in lines[1]  # the label's own probability, 1 - 0.2
 
 
 def test_stock_rest_answer_formats_forecast_table():
@@ -228,4 +228,4 @@ def test_rest_answers_keep_the_exports_own_output_names():
     outputs = client.parse_rest_response(answer, list(contracts.CONTRACTS["sentiment"]["outputs"]))
     assert sorted(outputs) == ["label", "probabilities"]
     np.testing.assert_allclose(outputs["probabilities"], [[0.2, 0.3, 0.5]])
-    assert "p(label)=0.500" in formats.FORMATTERS["sentiment"](formats.text_inputs(["So-so."]), outputs)
+    assert "p(mixed)=0.500" in formats.FORMATTERS["sentiment"](formats.text_inputs(["So-so."]), outputs)
