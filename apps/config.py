@@ -53,6 +53,8 @@ class Config:
 
     # Overrides applied by --quick, before the command line's own flags.
     QUICK = {}
+    # Overrides applied by --demo: the smallest training that gets `make demo`'s inputs right.
+    DEMO = {}
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):

