@@ -312,7 +312,8 @@ def latest_version(app, config, version=None):
 
 def load_predictor(path, batch_size=256):
     """`predict(inputs) -> {name: np.ndarray}` through the export's serving signature, in batches."""
-    signature = tf.saved_model.load(str(path)).signatures[SERVING_SIGNATURE]
+    loaded = tf.saved_model.load(str(path))
+    signature = loaded.signatures[SERVING_SIGNATURE]
 
     def predict(inputs):
         size = len(next(iter(inputs.values())))
@@ -322,7 +323,8 @@ def load_predictor(path, batch_size=256):
             chunks.append({name: value.numpy() for name, value in signature(**batch).items()})
         return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
 
-    predict.path = pathlib.Path(path)  # for apps that also report their other signatures
+    predict.path = pathlib.Path(path)
+    predict.loaded, predict.signatures = loaded, loaded.signatures  # for apps that also use other signatures
     return predict
 
 

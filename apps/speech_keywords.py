@@ -424,7 +424,7 @@ class SpeechKeywordsApp(pipeline.App):
     # Evaluation ------------------------------------------------------------------------------------------
 
     def evaluate(self, config, data, predict):
-        names = check_export_labels(predict.path, data["labels"])
+        names = check_export_labels(predict.signatures, data["labels"], predict.path)
         audio, labels = data["test"]
         probabilities = predict({"audio": audio})["probabilities"]
         augmented = data.get("augmented", {}).get("test")
@@ -553,13 +553,17 @@ def labels_table(labels):
 
 def export_labels(version_dir):
     """The class names of an export, from its `labels` signature."""
-    signature = tf.saved_model.load(str(version_dir)).signatures["labels"]
-    return [label.decode() for label in signature()["labels"].numpy()]
+    return labels_of(tf.saved_model.load(str(version_dir)).signatures)
 
 
-def check_export_labels(version_dir, labels):
-    """The export's class names, once they are the data's (same names, same order); else a ValueError."""
-    names = export_labels(version_dir)
+def labels_of(signatures):
+    """The class names that a loaded export's `labels` signature gives."""
+    return [label.decode() for label in signatures["labels"]()["labels"].numpy()]
+
+
+def check_export_labels(signatures, labels, version_dir):
+    """The loaded export's class names, once they are the data's (same names, same order); else a ValueError."""
+    names = labels_of(signatures)
     if names != list(labels):
         raise ValueError(
             f"The export {version_dir} was trained on other labels than this data's {list(labels)}; evaluate it on "
@@ -792,7 +796,7 @@ def listen(config, arguments):
         raise ValueError(f"The export {version_dir} has no `stream` signature (a bidirectional model cannot "
                          f"stream). Received signatures: {sorted(signatures)}")  # fmt: skip
     audio = read_wav(arguments.file)
-    labels = export_labels(version_dir)
+    labels = labels_of(signatures)
     detections = detect(signatures["stream"], audio, labels, arguments.threshold, arguments.hop_ms)
     print(f"{arguments.file}: {len(audio) / SAMPLE_RATE:.1f} s, {len(detections)} keyword(s), export {version_dir}")
     for seconds, label, probability in detections:

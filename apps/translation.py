@@ -312,11 +312,8 @@ UNSEEN_SENTENCES = (
 
 
 def export_signature(predict, name):
-    """One signature of the export that `predict` serves (`pipeline.load_predictor` makes one `predict` per
-    export), loaded once and kept on it."""
-    if "translation_signatures" not in vars(predict):
-        predict.translation_signatures = tf.saved_model.load(str(predict.path)).signatures
-    return predict.translation_signatures[name]
+    """One signature of the export that `predict` serves (`pipeline.load_predictor` loads it once)."""
+    return predict.signatures[name]
 
 
 def export_translations(predict, signature_name, texts):
