@@ -32,15 +32,18 @@ $(INSTALLED): requirements.txt
 $(SPEECH_ENGINES): $(INSTALLED)
 	$(PYTHON) -m data.speech install-engines --stamp $@
 
+# Two reviews the model never saw, and an empty text.
+DEMO_REVIEWS := "A moving, beautifully acted film." "Dull, overlong and badly written." ""
 # A phrase of the test book Ruth (1:16) and two sentences the Bible never says.
 DEMO_ENGLISH := "Where you go, I will go; and where you stay, I will stay." "The children went to the city in the morning." "My brother loves his wife."
 
 # The main job: every app trained with its --demo profile (the smallest training that gets these inputs right),
-# exported, and asked a few raw questions, each after what a correct answer looks like.
+# exported, and asked a few raw questions, each after what a correct answer looks like. tests/test_demo_profiles.py
+# (make test-slow) checks the answers to these very inputs.
 demo: venv
 	$(PYTHON) -m apps.sentiment train --demo --reports-dir reports/demo
 	@echo "Expected: positive, negative (the empty text gets an answer too)"
-	$(PYTHON) -m apps.sentiment predict "A moving, beautifully acted film." "Dull, overlong and badly written." ""
+	$(PYTHON) -m apps.sentiment predict $(DEMO_REVIEWS)
 	$(PYTHON) -m apps.stock_forecast train --demo --reports-dir reports/demo
 	@echo "Expected: five forecasts near the last close, 125.67, each inside its 80% interval"
 	$(PYTHON) -m apps.stock_forecast predict "$(DEMO_PRICES)"

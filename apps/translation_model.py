@@ -194,7 +194,7 @@ class Translator(keras.Model):
         )
         ids, attention = self.search(source_ids, max_length, beam_width, search)
         tokens, keep = translation_text.target_words(
-            ids, attention, spellings, self.target_vocabulary, self.target_display, copy_names=self.use_attention
+            ids, attention, source_ids, spellings, self.target_vocabulary, self.target_display, copy_names=self.use_attention
         )
         translation = translation_text.detokenize(tf.where(keep, tokens, ""))
         translation = tf.where(word_counts > 0, translation, "")

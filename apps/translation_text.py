@@ -76,30 +76,46 @@ def tokenize_source(text, lookup, max_tokens):
     return ids.to_tensor(PAD_ID), spellings, words.row_lengths()
 
 
-def target_words(ids, attention, spellings, target_vocabulary, target_display, copy_names=True):
+def target_words(ids, attention, source_ids, spellings, target_vocabulary, target_display, copy_names=True):
     """Output ids [B, L] -> shown words [B, L] and which of them are real (before `[END]`).
 
     With `copy_names`, an unknown output token becomes the source word it attends to most when that word
-    is capitalized, so names pass through (Luong et al.'s unknown-word replacement, kept to names: a
-    copied source verb reads worse than a missing word); otherwise it is left out. A word after a
-    sentence end gets a capital letter.
+    is a name: capitalized and unknown to the source vocabulary (Luong et al.'s unknown-word replacement,
+    kept to names). A capitalized word the encoder knows ("Where" opening a sentence, "I") is not a name,
+    and copying it, like copying a verb, reads worse than a missing word; otherwise the token is left
+    out. A word after a sentence end gets a capital letter, also when a left-out word comes between.
     """
     display = tf.gather(tf.constant([PAD, UNKNOWN] + list(target_display)), ids)
     copied = tf.zeros_like(display)
     if copy_names:
-        copied = tf.gather(spellings, tf.argmax(attention, axis=-1, output_type=tf.int32), batch_dims=1)
-        copied = tf.where(tf.strings.regex_full_match(copied, r"\p{Lu}.*"), copied, "")
+        attended = tf.argmax(attention, axis=-1, output_type=tf.int32)
+        copied = tf.gather(spellings, attended, batch_dims=1)
+        unknown_source = tf.equal(tf.gather(source_ids, attended, batch_dims=1), UNKNOWN_ID)
+        name = tf.logical_and(tf.strings.regex_full_match(copied, r"\p{Lu}.*"), unknown_source)
+        copied = tf.where(name, copied, "")
     display = tf.where(tf.equal(ids, UNKNOWN_ID), copied, display)
     keep = tf.logical_and(
         tf.equal(tf.cumsum(tf.cast(tf.equal(ids, END_ID), tf.int32), axis=1), 0), tf.not_equal(ids, PAD_ID)
     )
     ends = [list(target_vocabulary).index(mark) + 2 for mark in SENTENCE_ENDS if mark in target_vocabulary]
-    previous = tf.concat([tf.fill([tf.shape(ids)[0], 1], tf.constant(START_ID, ids.dtype)), ids[:, :-1]], axis=1)
+    previous = previous_shown(ids, tf.not_equal(display, ""))
     starts = tf.logical_or(
         tf.equal(previous, START_ID),
         tf.reduce_any(tf.equal(previous[:, :, None], tf.constant(ends, ids.dtype)), axis=-1),
     )
     return tf.where(starts, capitalize(display), display), keep
+
+
+def previous_shown(ids, shown):
+    """Ids [B, L] -> the id of the last earlier token that is `shown` [B, L] (an unknown word left out is
+    not), or `[START]` where there is none."""
+    length = tf.shape(ids)[1]
+    positions = tf.range(length)
+    earlier = positions[None, :] < positions[:, None]  # [t, t']: t' comes before t
+    candidates = tf.where(tf.logical_and(earlier[None], shown[:, None, :]), positions[None, None, :], -1)
+    last = tf.reduce_max(candidates, axis=-1)
+    previous = tf.gather(ids, tf.maximum(last, 0), batch_dims=1)
+    return tf.where(last >= 0, previous, tf.constant(START_ID, ids.dtype))
 
 
 def capitalize(words):

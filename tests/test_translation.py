@@ -40,6 +40,28 @@ def test_detokenize_and_capitalize_give_readable_text():
     assert decode(translation_text.capitalize(tf.constant(["ángel", "", "x", "Él"]))) == ["Ángel", "", "X", "Él"]
 
 
+def test_an_unknown_output_word_copies_only_a_name_the_encoder_does_not_know():
+    # Source "Where I met Zorobabel ." with "where", "i", "met" known; three output tokens, each unknown,
+    # attending in turn to "Where" (known, capitalized), "Zorobabel" (unknown, capitalized), "met".
+    source_ids = tf.constant([[5, 6, 7, translation_text.UNKNOWN_ID, translation_text.END_ID]])
+    spellings = tf.constant([["Where", "I", "met", "Zorobabel", ""]])
+    attention = tf.one_hot([[0, 3, 2]], 5)
+    ids = tf.fill([1, 3], translation_text.UNKNOWN_ID)
+    vocabulary = [START, END, "dónde"]
+    words, keep = translation_text.target_words(ids, attention, source_ids, spellings, vocabulary, vocabulary)
+    assert decode(words) == ["", "Zorobabel", ""]
+    assert keep.numpy().tolist() == [[True, True, True]]
+    words, _ = translation_text.target_words(
+        ids, attention, source_ids, spellings, vocabulary, vocabulary, copy_names=False
+    )
+    assert decode(words) == ["", "", ""]
+    # The first shown word starts the sentence even when a left-out unknown word comes before it.
+    words, _ = translation_text.target_words(
+        tf.constant([[translation_text.UNKNOWN_ID, 4]]), attention[:, :2], source_ids, spellings, vocabulary, vocabulary
+    )
+    assert decode(words) == ["", "Dónde"]
+
+
 def test_vocabulary_is_by_frequency_and_shows_the_usual_spelling():
     words, display = translation_text.build_vocabulary(
         ["Dios dijo: dios es Dios.", "Y dijo Jehová."], size=10, reserved=(START, END)
