@@ -23,7 +23,7 @@ import tensorflow as tf
 from keras import ops
 
 import layers
-from apps import pipeline
+from apps import pipeline, stock_baselines
 from apps.config import Config, layer_sizes
 from data import loaders, sources
 
@@ -162,7 +162,8 @@ def make_windows(prices, window, horizon, split, split_starts, stride=1, source=
 
 
 def forecast_metrics(last, targets, forecast, lower=None, upper=None, naive_mae=None):
-    """Per-horizon MAE and RMSE in price units, MAE ratio to the naive forecast, direction, coverage."""
+    """Per-horizon MAE and RMSE in price units, MAE ratio to the naive forecast, direction, and with an
+    interval its score, the pinball loss of the three quantiles and coverage (see stock_baselines)."""
     metrics = {}
     for step in range(targets.shape[1]):
         error = forecast[:, step] - targets[:, step]
@@ -174,9 +175,9 @@ def forecast_metrics(last, targets, forecast, lower=None, upper=None, naive_mae=
         predicted_move = np.sign(forecast[:, step] - last)
         if np.any(predicted_move != 0):
             metrics[f"direction_accuracy_day{step + 1}"] = float(np.mean(predicted_move == np.sign(targets[:, step] - last)))
-        if lower is not None:
-            inside = (targets[:, step] >= lower[:, step]) & (targets[:, step] <= upper[:, step])
-            metrics[f"coverage80_day{step + 1}"] = float(np.mean(inside))
+    if lower is not None:
+        metrics.update(stock_baselines.interval_metrics(lower, forecast, upper, targets))
+    metrics = dict(sorted(metrics.items(), key=lambda item: int(item[0].rsplit("day", 1)[1])))  # by horizon
     metrics["windows"] = int(len(targets))
     return metrics
 
@@ -306,9 +307,17 @@ class StockForecastApp(pipeline.App):
         naive_mae = np.mean(np.abs(targets - naive), axis=0)
         daily_drift = np.mean(np.diff(np.log(inputs), axis=1), axis=1)
         drift = last[:, None] * np.exp(daily_drift[:, None] * np.arange(1, targets.shape[1] + 1))
+        rolling = stock_baselines.rolling_volatility(inputs, targets.shape[1])
+        garch = stock_baselines.garch_baseline(
+            data["prices"], data["test"][2], data["test"][3], data["split_starts"][0], targets.shape[1]
+        )
         return {
             "naive (last value)": forecast_metrics(last, targets, naive, naive_mae=naive_mae),
             "drift (window's mean return)": forecast_metrics(last, targets, drift, naive_mae=naive_mae),
+            "rolling volatility (window's returns)": forecast_metrics(
+                last, targets, rolling[1], rolling[0], rolling[2], naive_mae
+            ),
+            "GARCH(1,1), Student t (arch)": forecast_metrics(last, targets, garch[1], garch[0], garch[2], naive_mae),
         }
 
     def plot(self, config, data, predict, report_dir):
