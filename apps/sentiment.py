@@ -24,11 +24,14 @@ import layers
 from apps import pipeline
 from apps.classes import ClassProbabilities, model_labels
 from apps.config import Config, layer_sizes
-from data import loaders, sources
+from data import glove, loaders, sources
 from serving import formats
 
 LABELS = ("negative", "positive")  # the bundled and IMDB data: label 1 is positive
-POOLING = ("last", "mean")
+POOLING = ("last", "mean", "max")
+# Word vectors: "off" (learned from scratch), GloVe 50-d "frozen" or "fine-tune", or "both" channels side by side
+# (Kim 2014's multichannel: one frozen, one fine-tuned).
+GLOVE = ("off", "frozen", "fine-tune", "both")
 
 
 @dataclasses.dataclass
@@ -38,25 +41,54 @@ class SentimentConfig(Config):
     label_column: str = "label"  # --data: the column holding the class
     vocabulary_size: int = 20000  # covers every word seen twice or more in the 10k training snippets
     sequence_length: int = 64  # tokens kept per text: snippets average ~20, longer texts are cut here
-    embedding_dim: int = 64
+    embedding_dim: int = 64  # with glove "off"; GloVe's vectors have 50
     units: tuple = (64,)  # per direction, one entry per bidirectional layer; a second did not help (75.4% vs 75.5%)
     dropout: float = 0.5  # the model overfits after one epoch without it
     recurrent_dropout: float = 0.0  # off: it forces the per-step dropout path, slower, no gain measured
-    pooling: str = "last"  # "last": ŷ from the final [a→, a←]; "mean": the average of [a→<t>, a←<t>] over words
+    # "last": ŷ from the final [a→, a←]; "mean"/"max": over the words' [a→<t>, a←<t>]. With fine-tuned GloVe,
+    # last and max tie on validation accuracy (76.5%); max has the lower validation loss (0.474 against 0.477).
+    pooling: str = "max"
+    # Pretrained word vectors (GLOVE), chosen on validation: fine-tuned GloVe 76.5%, two channels 76.5% (loss
+    # 0.488), from scratch 75.6%, frozen 70.7% (README, sentiment).
+    glove: str = "fine-tune"
     epochs: int = 8
     patience: int = 2
     learning_rate: float = 2e-3
     train_limit: int = 0  # use only this many training examples (0 = all), for --quick
 
     QUICK = dict(epochs=1, vocabulary_size=2000, embedding_dim=16, units=(8,), train_limit=1500, batch_size=64)
-    DEMO = dict(epochs=3)  # the default model; its validation loss is lowest after epoch 2 or 3 anyway
+    DEMO = dict(epochs=4)  # the default model; its validation loss is lowest after epoch 4 anyway
 
     def __post_init__(self):
         super().__post_init__()
         if self.pooling not in POOLING:
             raise ValueError(f"`pooling` must be one of {POOLING}. Received: pooling={self.pooling!r}")
+        if self.glove not in GLOVE:
+            raise ValueError(f"`glove` must be one of {GLOVE}. Received: glove={self.glove!r}")
         self.units = layer_sizes(self.units)
 
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class MaxOverWords(keras.layers.Layer):
+    """`[batch, time, features]` -> `[batch, features]`: each feature's maximum over the real words (the mask),
+    which Keras' GlobalMaxPooling1D does not honour; a text with no word gets zeros."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return keras.ops.max(inputs, axis=1)
+        words = keras.ops.expand_dims(keras.ops.cast(mask, "bool"), -1)
+        highest = keras.ops.max(keras.ops.where(words, inputs, float("-inf")), axis=1)
+        return keras.ops.where(keras.ops.any(words, axis=1), highest, 0.0)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
 
 
 class NBSVM:
@@ -117,6 +149,7 @@ class SentimentApp(pipeline.App):
         parser.add_argument("--label-column", dest="label_column", help="--data: the column holding the class")
         parser.add_argument("--units", type=int, nargs="+", help="units per direction of each bidirectional layer")
         parser.add_argument("--pooling", choices=POOLING)
+        parser.add_argument("--glove", choices=GLOVE, help="pretrained GloVe 50-d word vectors (default: the config's)")
 
     def load_data(self, config):
         if config.data_path:
@@ -145,6 +178,7 @@ class SentimentApp(pipeline.App):
             max_tokens=config.vocabulary_size, output_sequence_length=config.sequence_length, name="vectorizer"
         )
         vectorizer.adapt(tf.constant(list(data["train"][0])))
+        data["vocabulary"] = vectorizer.get_vocabulary()  # for the pretrained word vectors of build_model
         return vectorizer
 
     def raw_input(self, config):
@@ -153,21 +187,20 @@ class SentimentApp(pipeline.App):
     def build_model(self, config, data):
         classes = data["classes"]
         tokens = keras.Input(shape=(config.sequence_length,), dtype="int64", name="tokens")
-        embedded = keras.layers.Embedding(
-            config.vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding"
-        )(tokens)
-        embedded = keras.layers.Dropout(config.dropout)(embedded)
+        embedded = keras.layers.Dropout(config.dropout)(self.embed(config, data, tokens))
         features = layers.DeepRNN(
             "lstm",
             units=list(config.units),
             bidirectional=True,
-            return_sequences=config.pooling == "mean",
+            return_sequences=config.pooling != "last",
             dropout=0.0,
             recurrent_dropout=config.recurrent_dropout,
             name="bidirectional_lstm",
         )(embedded)
         if config.pooling == "mean":
             features = keras.layers.GlobalAveragePooling1D(name="mean_over_words")(features)
+        elif config.pooling == "max":
+            features = MaxOverWords(name="max_over_words")(features)
         features = keras.layers.Dropout(config.dropout)(features)
         if len(classes) == 2:
             probabilities = ClassProbabilities(classes, activation="sigmoid", name="probability")(features)
@@ -178,6 +211,28 @@ class SentimentApp(pipeline.App):
         model = keras.Model(tokens, probabilities, name="sentiment_classifier")
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=["accuracy"])
         return model
+
+    def embed(self, config, data, tokens):
+        """Token ids -> word vectors, learned from scratch or started from GloVe (see `GLOVE`)."""
+        if config.glove == "off":
+            return keras.layers.Embedding(
+                config.vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding"
+            )(tokens)
+        vocabulary = data["vocabulary"]
+        matrix, known = glove.glove_matrix(vocabulary, seed=config.seed)
+        print(f"GloVe 50-d vectors for {known} of the {len(vocabulary) - 2} words of the vocabulary ({config.glove})")
+
+        def channel(trainable, name):
+            return keras.layers.Embedding(
+                len(vocabulary), glove.DIMENSIONS, mask_zero=True, trainable=trainable, name=name,
+                embeddings_initializer=keras.initializers.Constant(matrix),
+            )(tokens)  # fmt: skip
+
+        if config.glove == "both":
+            return keras.layers.Concatenate(name="two_channels")(
+                [channel(False, "glove_frozen"), channel(True, "glove_fine_tuned")]
+            )
+        return channel(config.glove == "fine-tune", "embedding")
 
     def serving_endpoints(self, model, config, resources):
         names = model_labels(model)
