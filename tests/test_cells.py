@@ -68,13 +68,13 @@ def test_notation_weights_round_trip(kind):
         assert read_back[name].shape == expected_shape
 
 
-def keras_builtin_with_mapped_weights(kind, weights):
+def keras_builtin_with_mapped_weights(kind, weights, **builtin_options):
     """Keras' own layer carrying our notation weights; our GRU's update gate is 1 - Keras' z gate."""
     def split(matrix):
         return matrix[:, UNITS:].T, matrix[:, :UNITS].T  # input part, recurrent part
 
     if kind == "SimpleRNN":
-        builtin = keras.layers.SimpleRNN(UNITS, return_sequences=True)
+        builtin = keras.layers.SimpleRNN(UNITS, return_sequences=True, **builtin_options)
         order, signs = ["a"], [1.0]
     elif kind == "GRU":
         builtin = keras.layers.GRU(UNITS, return_sequences=True, reset_after=False)
@@ -144,3 +144,38 @@ def test_unit_forget_bias_option():
     np.testing.assert_array_equal(with_bias.cell.notation_weights()["bf"], np.ones(3))
     np.testing.assert_array_equal(without_bias.cell.notation_weights()["bf"], np.zeros(3))
     np.testing.assert_array_equal(with_bias.cell.notation_weights()["bu"], np.zeros(3))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_simple_rnn_activation_matches_numpy_and_keras(activation):
+    layer, weights = make_layer("SimpleRNN", activation=activation, return_sequences=True)
+    x = random_inputs()
+    outputs = layer(x)
+    expected, _ = numpy_reference.run_sequence("SimpleRNN", weights, x, activation=activation)
+    np.testing.assert_allclose(outputs, expected, atol=1e-5)
+    builtin = keras_builtin_with_mapped_weights("SimpleRNN", weights, activation=activation)
+    np.testing.assert_allclose(outputs, builtin(x), atol=1e-5)
+    if activation == "relu":
+        # The weights put pre-activations on both sides of 0, so ReLU and tanh really differ here.
+        assert np.any(expected == 0.0) and np.any(expected > 1.0)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "ReLU", None, np.tanh])
+def test_simple_rnn_rejects_other_activations(activation):
+    with pytest.raises(ValueError, match=r"`activation` must be one of \['relu', 'tanh'\].*Received: activation="):
+        layers.SimpleRNN(3, activation=activation)
+    with pytest.raises(ValueError, match=r"Received: activation="):
+        layers.SimpleRNNCell(3, activation=activation)
+
+
+def test_bidirectional_simple_rnn_keeps_the_activation_in_both_directions():
+    bidirectional = keras.layers.Bidirectional(layers.SimpleRNN(UNITS, activation="relu", return_sequences=True))
+    x = random_inputs()
+    bidirectional(x)  # builds; the backward layer is a clone made from the forward layer's config
+    assert bidirectional.backward_layer.cell.activation == "relu"
+    forward_weights = bidirectional.forward_layer.cell.notation_weights()
+    backward_weights = bidirectional.backward_layer.cell.notation_weights()
+    forward, _ = numpy_reference.run_sequence("SimpleRNN", forward_weights, x, activation="relu")
+    backward, _ = numpy_reference.run_sequence("SimpleRNN", backward_weights, x[:, ::-1], activation="relu")
+    np.testing.assert_allclose(bidirectional(x), np.concatenate([forward, backward[:, ::-1]], axis=-1), atol=1e-5)
+
