@@ -74,7 +74,7 @@ demo: venv
 serve: venv
 	$(PYTHON) -m serving --model_config_file saved_models/models.config
 
-# The notes' vanishing-gradient section, measured (about 1.5 minutes).
+# The notes' vanishing-gradient section, measured in two settings (about 5.5 minutes on 2 busy cores).
 study: venv
 	$(PYTHON) -m benchmarks.vanishing_gradient
 

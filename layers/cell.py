@@ -6,6 +6,9 @@ import keras
 import numpy as np
 from keras import ops
 
+# keras.layers.RNN draws dropout masks once per sequence only for cells of this (non-public) class.
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
 
 def validate_fraction(name, value):
     """Dropout rates are fractions in [0, 1)."""
@@ -14,7 +17,7 @@ def validate_fraction(name, value):
     return float(value)
 
 
-class RecurrentCell(keras.layers.Layer):
+class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     """A cell owns its weights and computes ONE time step.
 
     Every gate `k` of the notes has a matrix `Wk` of shape `(units, units + input_dim)` that multiplies
@@ -28,12 +31,17 @@ class RecurrentCell(keras.layers.Layer):
     the two, so a cell also works alone or inside `keras.layers.RNN`. The cell's output is always `a<t>`,
     its first state.
 
+    Dropout draws one input mask and one recurrent mask per sequence and applies them at every step: our
+    `RNN` draws them before its loop (`dropout_masks`), and `keras.layers.RNN` through the hooks of its
+    `DropoutRNNCell` protocol (`get_dropout_mask`, ..., `reset_dropout_mask`), which it calls before and
+    after its loop. A cell called alone draws new masks at every call: each call is its own sequence.
+
     Subclasses set `GATES` (notation letters, fused order) and implement `step` and `state_size`.
 
     Args:
         units: positive int, the size of `a<t>`.
-        dropout: fraction of the input units to drop (the same units at every time step).
-        recurrent_dropout: fraction of the units of `a<t-1>` to drop (the same at every time step).
+        dropout: fraction of the input units to drop (the same units at every step of a sequence).
+        recurrent_dropout: fraction of the units of `a<t-1>` to drop (the same at every step of a sequence).
         kernel_initializer, recurrent_initializer, bias_initializer: initializers of the fused storage.
         seed: seed of the dropout masks.
     """
@@ -64,6 +72,9 @@ class RecurrentCell(keras.layers.Layer):
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        # The masks of the sequence keras.layers.RNN is running, between its hooks' calls; None otherwise.
+        self.sequence_input_mask = None
+        self.sequence_recurrent_mask = None
 
     @property
     def state_size(self):
@@ -110,20 +121,47 @@ class RecurrentCell(keras.layers.Layer):
         return self.step(self.project_inputs(inputs), states, recurrent_mask)
 
     def dropout_masks(self, inputs, training):
-        """Inverted-dropout masks `(batch, input_dim)` and `(batch, units)`, or None when unused."""
+        """Inverted-dropout masks `(batch, input_dim)` and `(batch, units)` for one sequence, or None when
+        unused: the ones `keras.layers.RNN` drew for the sequence it is running, else new ones."""
         if not training:
             return None, None
-        batch_size = ops.shape(inputs)[0]
-        input_mask = recurrent_mask = None
-        if self.dropout > 0:
-            input_mask = self.sample_mask((batch_size, ops.shape(inputs)[-1]), self.dropout, inputs.dtype)
-        if self.recurrent_dropout > 0:
-            recurrent_mask = self.sample_mask((batch_size, self.units), self.recurrent_dropout, inputs.dtype)
+        input_mask = self.sequence_input_mask
+        if input_mask is None and self.dropout > 0:
+            input_mask = self.new_input_mask(inputs)
+        recurrent_mask = self.sequence_recurrent_mask
+        if recurrent_mask is None and self.recurrent_dropout > 0:
+            recurrent_mask = self.new_recurrent_mask(inputs)
         return input_mask, recurrent_mask
 
+    def new_input_mask(self, inputs):
+        return self.sample_mask(ops.shape(inputs), self.dropout, inputs.dtype)
+
+    def new_recurrent_mask(self, like):
+        """A `(batch, units)` mask; `like` is any `(batch, ...)` tensor of the sequence's dtype."""
+        return self.sample_mask((ops.shape(like)[0], self.units), self.recurrent_dropout, like.dtype)
+
     def sample_mask(self, shape, rate, dtype):
+        """Kept units are 1 / (1 - rate), dropped ones 0, so the expected input is unchanged."""
         ones = ops.ones(shape, dtype=dtype)
         return keras.random.dropout(ones, rate=rate, seed=self.seed_generator)
+
+    # The DropoutRNNCell protocol: keras.layers.RNN calls the two getters before its loop (also at
+    # inference, where `call` ignores the masks) and the two resets after it.
+    def get_dropout_mask(self, step_input):
+        if self.sequence_input_mask is None and self.dropout > 0:
+            self.sequence_input_mask = self.new_input_mask(step_input)
+        return self.sequence_input_mask
+
+    def get_recurrent_dropout_mask(self, step_input):
+        if self.sequence_recurrent_mask is None and self.recurrent_dropout > 0:
+            self.sequence_recurrent_mask = self.new_recurrent_mask(step_input)
+        return self.sequence_recurrent_mask
+
+    def reset_dropout_mask(self):
+        self.sequence_input_mask = None
+
+    def reset_recurrent_dropout_mask(self):
+        self.sequence_recurrent_mask = None
 
     def get_initial_state(self, batch_size):
         return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype) for _ in range(self.state_count)]

@@ -5,21 +5,40 @@ from keras import ops
 
 from layers.cell import RecurrentCell
 
+# The notes' g: tanh keeps a<t> in (-1, 1); ReLU does not saturate for positive inputs.
+ACTIVATIONS = {"tanh": ops.tanh, "relu": ops.relu}
+
+
+def validate_activation(activation):
+    """The name of one of the notes' choices of g, or a ValueError naming them."""
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise ValueError(
+            f"`activation` must be one of {sorted(ACTIVATIONS)}, the notes' choices of g. "
+            f"Received: activation={activation!r}"
+        )
+    return activation
+
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
 class SimpleRNNCell(RecurrentCell):
-    """Vanilla RNN cell: `a<t> = tanh(Wa[a<t-1>, x<t>] + ba)`.
+    """Vanilla RNN cell: `a<t> = g(Wa[a<t-1>, x<t>] + ba)`, with `g` tanh (default) or ReLU.
 
-    Args: see `RecurrentCell` (units, dropout, recurrent_dropout, initializers, seed).
+    Args:
+        activation: "tanh" or "relu", the notes' `g`.
+        Others: see `RecurrentCell` (units, dropout, recurrent_dropout, initializers, seed).
 
     Example:
-    >>> cell = SimpleRNNCell(4)
+    >>> cell = SimpleRNNCell(4, activation="relu")
     >>> output, states = cell(keras.ops.ones((2, 3)), [keras.ops.zeros((2, 4))])
     >>> output.shape
     TensorShape([2, 4])
     """
 
     GATES = ("a",)
+
+    def __init__(self, units, activation="tanh", **kwargs):
+        super().__init__(units, **kwargs)
+        self.activation = validate_activation(activation)
 
     @property
     def state_size(self):
@@ -29,5 +48,9 @@ class SimpleRNNCell(RecurrentCell):
         previous_activation = states[0]
         if recurrent_mask is not None:
             previous_activation = previous_activation * recurrent_mask
-        activation = ops.tanh(projected_inputs + ops.matmul(previous_activation, self.recurrent_kernel))
+        g = ACTIVATIONS[self.activation]
+        activation = g(projected_inputs + ops.matmul(previous_activation, self.recurrent_kernel))
         return activation, [activation]
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation}

@@ -15,9 +15,12 @@ def stacked(state, x):
     return np.concatenate([state, x], axis=1)
 
 
-def simple_rnn_step(weights, x, states):
+ACTIVATIONS = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0)}
+
+
+def simple_rnn_step(weights, x, states, activation="tanh"):
     (a,) = states
-    a = np.tanh(stacked(a, x) @ weights["Wa"].T + weights["ba"])
+    a = ACTIVATIONS[activation](stacked(a, x) @ weights["Wa"].T + weights["ba"])
     return [a]
 
 
@@ -47,16 +50,16 @@ GATES = {"SimpleRNN": "a", "GRU": "urc", "LSTM": "ufco"}
 STATE_COUNT = {"SimpleRNN": 1, "GRU": 1, "LSTM": 2}
 
 
-def run_sequence(kind, weights, inputs, initial_states=None, lengths=None):
+def run_sequence(kind, weights, inputs, initial_states=None, lengths=None, **step_options):
     """Runs a whole batch; a sequence of length L stops updating after step L. Returns every step's a<t>
-    `(batch, time, units)` and the final states."""
+    `(batch, time, units)` and the final states. `step_options` go to the step (`activation=` for SimpleRNN)."""
     batch, time, _ = inputs.shape
     units = weights["b" + GATES[kind][0]].shape[0]
     states = initial_states or [np.zeros((batch, units)) for _ in range(STATE_COUNT[kind])]
     states = [np.array(state, dtype=np.float64) for state in states]
     outputs = np.zeros((batch, time, units))
     for t in range(time):
-        new_states = STEPS[kind](weights, inputs[:, t].astype(np.float64), states)
+        new_states = STEPS[kind](weights, inputs[:, t].astype(np.float64), states, **step_options)
         if lengths is not None:
             alive = (t < np.asarray(lengths))[:, None]
             new_states = [np.where(alive, new, old) for new, old in zip(new_states, states)]

@@ -8,13 +8,19 @@ import pytest
 
 import layers
 from tests.helpers import run_without_our_code
-from tests.test_cells import INPUT_DIM, KINDS, SEQUENCE_LAYERS
+from tests.test_cells import CELLS, INPUT_DIM, KINDS, SEQUENCE_LAYERS
+
+
+# Each layer's own option, away from its default, so that a round trip that dropped it would be seen.
+OPTIONS = {"SimpleRNN": {"activation": "relu"}, "GRU": {"update_gate_bias": -2.0}, "LSTM": {"unit_forget_bias": False}}
 
 
 def small_model(kind):
     inputs = keras.Input((None, INPUT_DIM))
     masked = keras.layers.Masking(0.0)(inputs)
-    sequence = keras.layers.Bidirectional(SEQUENCE_LAYERS[kind](6, return_sequences=True, dropout=0.1))(masked)
+    sequence = keras.layers.Bidirectional(
+        SEQUENCE_LAYERS[kind](6, return_sequences=True, dropout=0.1, **OPTIONS[kind])
+    )(masked)
     outputs = layers.DeepRNN(kind.lower() if kind != "SimpleRNN" else "simple_rnn", units=[5, 4], output_units=2)(
         sequence
     )
@@ -29,10 +35,22 @@ def inputs_with_padding(batch, seed=0, time=9):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_layer_config_round_trip(kind):
-    layer = SEQUENCE_LAYERS[kind](7, return_sequences=True, go_backwards=True, dropout=0.25, recurrent_dropout=0.5)
+    layer = SEQUENCE_LAYERS[kind](
+        7, return_sequences=True, go_backwards=True, dropout=0.25, recurrent_dropout=0.5, **OPTIONS[kind]
+    )
     clone = SEQUENCE_LAYERS[kind].from_config(json.loads(json.dumps(layer.get_config())))
     assert clone.get_config() == layer.get_config()
     assert clone.cell.dropout == 0.25 and clone.go_backwards
+    for name, value in OPTIONS[kind].items():
+        assert getattr(clone.cell, name) == value
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_cell_config_round_trip_inside_rnn(kind):
+    layer = layers.RNN(CELLS[kind](5, **OPTIONS[kind]))
+    clone = layers.RNN.from_config(json.loads(json.dumps(layer.get_config())))
+    for name, value in OPTIONS[kind].items():
+        assert getattr(clone.cell, name) == value
 
 
 def test_deep_rnn_config_round_trip():
@@ -49,6 +67,9 @@ def test_keras_file_round_trip_is_exact(kind, tmp_path):
     model.save(path)
     reloaded = keras.models.load_model(path)
     np.testing.assert_array_equal(reloaded(x), model(x))
+    backward_cell = reloaded.layers[2].backward_layer.cell
+    for name, value in OPTIONS[kind].items():
+        assert getattr(backward_cell, name) == value
 
 
 def test_saved_model_reloads_without_our_code_at_two_batch_sizes_and_lengths(tmp_path):

@@ -54,17 +54,43 @@ def test_stepwise_loop_reproduces_the_model(cell):
     assert norms.shape == (tokens.shape[1],) and np.all(np.isfinite(norms)) and np.all(norms > 0)
 
 
-def test_quick_run_writes_the_report(tmp_path):
+def recurrent_layer(cell, **config_overrides):
+    keras.utils.set_random_seed(0)
+    config = vanishing_gradient.Config(units=64, embedding_dim=4, **config_overrides)
+    return vanishing_gradient.build_model(cell, config).get_layer("recurrent")
+
+
+def test_gaussian_setting_draws_the_recurrent_matrix_at_its_gain():
+    gain = vanishing_gradient.SETTINGS["gaussian_0.5"]["recurrent_gain"]
+    matrix = recurrent_layer("SimpleRNN", recurrent_gain=gain).cell.recurrent_kernel.numpy()
+    assert abs(matrix.std() * np.sqrt(64) - gain) < 0.03  # 4096 draws: the std is within 1% of gain / sqrt(64)
+    assert abs(np.abs(np.linalg.eigvals(matrix)).max() - gain) < 0.1  # circular law: spectral radius ≈ gain
+    orthogonal = recurrent_layer("SimpleRNN").cell.recurrent_kernel.numpy()
+    np.testing.assert_allclose(orthogonal @ orthogonal.T, np.eye(64), atol=1e-5)
+
+
+def test_cells_are_the_notes_three_and_the_gru_with_an_update_gate_bias():
+    assert recurrent_layer("GRU bu=-3").cell.notation_weights()["bu"].tolist() == [-3.0] * 64
+    assert recurrent_layer("GRU").cell.notation_weights()["bu"].tolist() == [0.0] * 64
+    assert [type(recurrent_layer(cell)).__name__ for cell in ("SimpleRNN", "LSTM")] == ["SimpleRNN", "LSTM"]
+    with pytest.raises(ValueError, match=r"Received: cell='RNN'"):
+        recurrent_layer("RNN")
+
+
+def test_quick_run_writes_the_report_of_each_setting(tmp_path):
     vanishing_gradient.main(["--quick", "--seed", "0", "--output-dir", str(tmp_path)])
-    for name in ("accuracy_vs_distance.png", "gradient_norm_vs_time.png", "results.json", "results.md"):
-        assert (tmp_path / name).stat().st_size > 0
-    results = json.loads((tmp_path / "results.json").read_text())
-    distances = results["config"]["distances"]
-    for cell in vanishing_gradient.CELLS:
-        assert sorted(results["accuracy"][cell]) == sorted(str(distance) for distance in distances)
-        for scores in results["accuracy"][cell].values():
-            assert 0.0 <= scores["test_accuracy"] <= 1.0
-        for stage in ("initial", "trained"):
-            gradients = results["gradients"][cell][stage]
-            assert len(gradients["norms"]) == results["config"]["gradient_distance"] + 5
-            assert np.all(np.isfinite(gradients["norms"])) and np.isfinite(gradients["first_over_last"])
+    for setting, overrides in vanishing_gradient.SETTINGS.items():
+        folder = tmp_path / setting
+        for name in ("accuracy_vs_distance.png", "gradient_norm_vs_time.png", "results.json", "results.md"):
+            assert (folder / name).stat().st_size > 0
+        results = json.loads((folder / "results.json").read_text())
+        assert results["config"]["recurrent_gain"] == overrides.get("recurrent_gain")
+        distances = results["config"]["distances"]
+        for cell in vanishing_gradient.CELLS:
+            assert sorted(results["accuracy"][cell]) == sorted(str(distance) for distance in distances)
+            for scores in results["accuracy"][cell].values():
+                assert 0.0 <= scores["test_accuracy"] <= 1.0
+            for stage in ("initial", "trained"):
+                gradients = results["gradients"][cell][stage]
+                assert len(gradients["norms"]) == results["config"]["gradient_distance"] + 5
+                assert np.all(np.isfinite(gradients["norms"])) and np.isfinite(gradients["first_over_last"])
