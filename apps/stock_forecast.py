@@ -307,18 +307,13 @@ class StockForecastApp(pipeline.App):
         naive_mae = np.mean(np.abs(targets - naive), axis=0)
         daily_drift = np.mean(np.diff(np.log(inputs), axis=1), axis=1)
         drift = last[:, None] * np.exp(daily_drift[:, None] * np.arange(1, targets.shape[1] + 1))
-        rolling = stock_baselines.rolling_volatility(inputs, targets.shape[1])
-        garch = stock_baselines.garch_baseline(
-            data["prices"], data["test"][2], data["test"][3], data["split_starts"][0], targets.shape[1]
-        )
-        return {
+        results = {
             "naive (last value)": forecast_metrics(last, targets, naive, naive_mae=naive_mae),
             "drift (window's mean return)": forecast_metrics(last, targets, drift, naive_mae=naive_mae),
-            "rolling volatility (window's returns)": forecast_metrics(
-                last, targets, rolling[1], rolling[0], rolling[2], naive_mae
-            ),
-            "GARCH(1,1), Student t (arch)": forecast_metrics(last, targets, garch[1], garch[0], garch[2], naive_mae),
         }
+        for name, (lower, median, upper) in interval_baselines(data).items():
+            results[name] = forecast_metrics(last, targets, median, lower, upper, naive_mae)
+        return results
 
     def plot(self, config, data, predict, report_dir):
         inputs, targets, outputs = self.predictions(data, predict)
@@ -333,7 +328,41 @@ class StockForecastApp(pipeline.App):
         axis.set_title(f"{ticker}: next-step forecast on the test period")
         axis.set_ylabel("price")
         axis.legend()
-        return [pipeline.save_figure(figure, report_dir / "forecast_vs_actual.png")]
+        forecasts = {"ours": (outputs["lower"], outputs["forecast"], outputs["upper"]), **interval_baselines(data)}
+        return [pipeline.save_figure(figure, report_dir / "forecast_vs_actual.png"),
+                plot_interval_score_by_year(forecasts, targets, dates, report_dir / "interval_score_by_year.png")]  # fmt: skip
+
+
+def interval_baselines(data):
+    """`{name: (lower, median, upper)}` of the volatility baselines on the test windows (see stock_baselines)."""
+    inputs, targets, tickers, dates = data["test"]
+    return {
+        "rolling volatility (window's returns)": stock_baselines.rolling_volatility(inputs, targets.shape[1]),
+        "GARCH(1,1), Student t (arch)": stock_baselines.garch_baseline(
+            data["prices"], tickers, dates, data["split_starts"][0], targets.shape[1]
+        ),
+    }
+
+
+def plot_interval_score_by_year(forecasts, targets, dates, path):
+    """One panel per horizon (at most five, spread over the horizons): each forecast's 80% interval score in
+    each calendar year of the test windows, so a result that hangs on one year shows."""
+    years = pd.DatetimeIndex(dates).year.to_numpy()
+    calendar = np.unique(years)
+    steps = np.unique(np.linspace(0, targets.shape[1] - 1, min(5, targets.shape[1])).round().astype(int))
+    figure, axes = pipeline.pyplot().subplots(1, len(steps), figsize=(3.2 * len(steps), 3.4), squeeze=False)
+    for axis, step in zip(axes[0], steps):
+        for name, (lower, _, upper) in forecasts.items():
+            scores = [stock_baselines.interval_score(lower[years == year, step : step + 1],
+                                                     upper[years == year, step : step + 1],
+                                                     targets[years == year, step : step + 1])[0] for year in calendar]  # fmt: skip
+            axis.plot(calendar, scores, marker="o", label=name.split(" (")[0])
+        axis.set_title(f"day {step + 1}")
+        axis.set_xticks(calendar)
+        axis.set_xlabel("year of the forecast")
+    axes[0, 0].set_ylabel("80% interval score (lower is better)")
+    axes[0, 0].legend(fontsize=7)
+    return pipeline.save_figure(figure, path)
 
 
 def main(argv=None):
