@@ -69,6 +69,17 @@ class SentimentConfig(Config):
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
+def standardize_text(text):
+    """Keras' "lower_and_strip_punctuation", after every Unicode space or control character (no-break space,
+    U+0085 NEL, ...) becomes a plain space. The split that follows breaks words on ASCII whitespace only, so
+    "ambition" + U+0085 was a term of its own, and a saved model's vocabulary file, read back line by line, then
+    held "ambition" twice and could not be loaded."""
+    text = tf.strings.regex_replace(text, r"[\p{Z}\p{Cc}\p{Cf}]", " ")
+    text = tf.strings.lower(text)
+    return tf.strings.regex_replace(text, r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']', "")
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
 class MaxOverWords(keras.layers.Layer):
     """`[batch, time, features]` -> `[batch, features]`: each feature's maximum over the real words (the mask),
     which Keras' GlobalMaxPooling1D does not honour; a text with no word gets zeros."""
@@ -175,8 +186,9 @@ class SentimentApp(pipeline.App):
 
     def build_preprocessor(self, config, data):
         vectorizer = keras.layers.TextVectorization(
-            max_tokens=config.vocabulary_size, output_sequence_length=config.sequence_length, name="vectorizer"
-        )
+            max_tokens=config.vocabulary_size, output_sequence_length=config.sequence_length,
+            standardize=standardize_text, name="vectorizer",
+        )  # fmt: skip
         vectorizer.adapt(tf.constant(list(data["train"][0])))
         data["vocabulary"] = vectorizer.get_vocabulary()  # for the pretrained word vectors of build_model
         return vectorizer

@@ -54,3 +54,18 @@ def test_two_channels_keep_glove_frozen_in_one_and_fine_tune_the_other(pooling):
 def test_glove_mode_is_checked():
     with pytest.raises(ValueError, match="glove.*Received: glove='yes'"):
         sentiment.SentimentConfig(glove="yes")
+
+
+def test_unicode_spaces_and_line_breaks_split_words_and_a_saved_vectorizer_loads(tmp_path):
+    # U+0085 (NEL) ended "ambition" in one bundled snippet; the vocabulary file of a saved model is read back
+    # line by line, so that term came back as a second "ambition" and the model could not be loaded.
+    app = sentiment.SentimentApp()
+    texts = ["great ambition\x85 here", "no\u00a0ambition", "ambition, again!", "Quiet\ttears"]
+    data = {"train": (texts, np.array([1, 0, 1, 0]))}
+    vectorizer = app.build_preprocessor(sentiment.SentimentConfig(sequence_length=4), data)
+    vocabulary = vectorizer.get_vocabulary()
+    assert sorted(vocabulary[2:]) == sorted(["ambition", "great", "here", "no", "again", "quiet", "tears"])
+    model = keras.Sequential([app.raw_input(None), vectorizer])
+    model.save(tmp_path / "vectorizer.keras")
+    loaded = keras.models.load_model(tmp_path / "vectorizer.keras")
+    np.testing.assert_array_equal(loaded(np.array(texts)), model(np.array(texts)))
