@@ -12,11 +12,28 @@ import time
 
 import tensorflow as tf
 
+from serving.models import ServingError
+
+
+def batch_rows(tensors):
+    """The rows of one request, as TF Serving's batching counts them (ComputeTensorBatchSize): every input's
+    first dimension, which must exist and agree. A request it cannot count is refused with TF Serving's words."""
+    if not tensors:
+        raise ServingError(400, "Batching Run() must have at least one input tensor. Received: a signature without "
+                           "inputs, which TF Serving cannot batch; serve this model without batching")
+    if any(value.shape.rank == 0 for value in tensors.values()):
+        raise ServingError(400, "Batching Run() input tensors must have at least one dimension. Received: shapes "
+                           f"{ {name: value.shape.as_list() for name, value in tensors.items()} }")
+    sizes = {int(value.shape[0]) for value in tensors.values()}
+    if len(sizes) != 1:
+        raise ServingError(400, f"Batching Run() input tensors must have equal 0th-dimension size. Received: {sorted(sizes)}")
+    return sizes.pop()
+
 
 class Pending:
     def __init__(self, tensors):
         self.tensors = tensors
-        self.rows = int(next(iter(tensors.values())).shape[0])
+        self.rows = batch_rows(tensors)
         self.done = threading.Event()
         self.outputs = None
         self.error = None

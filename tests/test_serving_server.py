@@ -3,7 +3,6 @@ changes while clients run, concurrent load and fuzzed requests. Every loop is bo
 
 import base64
 import concurrent.futures
-import http.client
 import json
 import shutil
 import threading
@@ -18,13 +17,12 @@ from hypothesis import strategies as st
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
-    model_service_pb2_grpc,
     predict_pb2,
-    prediction_service_pb2_grpc,
 )
 
 from serving.models import ModelManager, models_from_config_file
 from serving.server import ModelServer
+from tests.helpers import grpc_stubs, rest
 
 CONFIG = """model_config_list {{
   config {{ name: "sentiment" base_path: "{sentiment}" model_platform: "tensorflow"
@@ -47,21 +45,6 @@ def served(tmp_path_factory, trained_app):
     server = ModelServer(manager, grpc_port=0, rest_port=0, max_body_bytes=1 << 20).start()
     yield server, root
     server.stop()
-
-
-def rest(server, method, path, body=None, raw=None):
-    connection = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=30)
-    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
-    response = connection.getresponse()
-    payload = json.loads(response.read().decode())
-    connection.close()
-    return response.status, payload
-
-
-def grpc_stubs(server):
-    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
-    return prediction_service_pb2_grpc.PredictionServiceStub(channel), model_service_pb2_grpc.ModelServiceStub(channel)
 
 
 PRICES = [[100.0 + np.sin(day / 3) for day in range(30)], [50.0 + day / 10 for day in range(30)]]
