@@ -24,6 +24,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from serving.batching import PER_MODEL_PARAMETERS
+
 TEXTS = ["A moving, beautifully acted film.", "Dull, overlong and badly written.", "Not bad at all."]
 
 
@@ -88,23 +90,42 @@ def concurrent_throughput(call, clients, requests):
     return {"requests_per_s": len(seconds) / (time.perf_counter() - start), **percentiles(seconds)}
 
 
-def start_server(export, batching):
+def launch_server(model_name, export, flags=(), timeout_seconds=300):
+    """`(process, REST port, gRPC port)` of `python -m serving` in its own process on one model, returned once
+    the model's status says AVAILABLE (which sends the model no request)."""
     rest_port, grpc_port = free_port(), free_port()
-    command = [sys.executable, "-m", "serving", "--model_name", "sentiment", "--model_base_path", str(export),
-               "--rest_api_port", str(rest_port), "--port", str(grpc_port), "--file_system_poll_wait_seconds", "0"]
-    if batching:
-        command.append("--enable_batching")
+    command = [sys.executable, "-m", "serving", "--model_name", model_name, "--model_base_path", str(export),
+               "--rest_api_port", str(rest_port), "--port", str(grpc_port), "--file_system_poll_wait_seconds", "0",
+               *flags]  # fmt: skip
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline and process.poll() is None:
         try:
-            rest_call(rest_port, "warm-up")
-            return process, rest_port, grpc_port
-        except (OSError, RuntimeError, http.client.HTTPException):
-            time.sleep(0.2)
+            connection = http.client.HTTPConnection("127.0.0.1", rest_port, timeout=5)
+            connection.request("GET", f"/v1/models/{model_name}")
+            status = json.loads(connection.getresponse().read())
+            connection.close()
+            if any(entry["state"] == "AVAILABLE" for entry in status.get("model_version_status", [])):
+                return process, rest_port, grpc_port
+        except (OSError, ValueError, http.client.HTTPException):
+            pass
+        time.sleep(0.1)
     process.kill()
-    raise RuntimeError("The server did not answer within 120 s")
+    raise RuntimeError(f"The server did not make {model_name} AVAILABLE within {timeout_seconds} s")
+
+
+def start_server(export, batching, output):
+    """The server on the sentiment export; with `batching`, every version batched with the parameters that the
+    export writes into a batchable version's folder (so that an export made before it wrote them is batched too)."""
+    flags = []
+    if batching:
+        parameters = output / "batching_params.pbtxt"
+        parameters.write_text(PER_MODEL_PARAMETERS)
+        flags = ["--enable_batching", "--batching_parameters_file", str(parameters)]
+    process, rest_port, grpc_port = launch_server("sentiment", export, flags)
+    rest_call(rest_port, "warm-up")
+    return process, rest_port, grpc_port
 
 
 def main(argv=None):
@@ -121,8 +142,10 @@ def main(argv=None):
 
     signature = tf.saved_model.load(str(export / str(versions[-1]))).signatures["serving_default"]
     results = {"in-process call": sequential(lambda text: signature(text=tf.constant([text])), arguments.requests)}
+    output = pathlib.Path(arguments.output)
+    output.mkdir(parents=True, exist_ok=True)
     for batching in (False, True):
-        process, rest_port, grpc_port = start_server(export, batching)
+        process, rest_port, grpc_port = start_server(export, batching, output)
         try:
             label = "batching" if batching else "no batching"
             results[f"REST, {label}"] = sequential(lambda text: rest_call(rest_port, text), arguments.requests)
@@ -140,8 +163,6 @@ def main(argv=None):
         lines.append(f"| {name} | {values['p50_ms']:.2f} | {values['p99_ms']:.2f} | {values['p50_ms'] / floor:.1f}x | {throughput} |")
     table = "\n".join(lines)
     print(table)
-    output = pathlib.Path(arguments.output)
-    output.mkdir(parents=True, exist_ok=True)
     (output / "serving_speed.json").write_text(json.dumps(results, indent=2))
     (output / "serving_speed.md").write_text(table + f"\n\nExport {export / str(versions[-1])}, {os.cpu_count()} CPU cores.\n")
     return results

@@ -6,20 +6,12 @@
 
 import argparse
 import os
-import pathlib
-import re
 import signal
 import threading
 
-from serving.batching import Batcher
-from serving.models import Model, ModelManager, models_from_config_file
+from serving.batching import BatchingConfig
+from serving.models import LoadOptions, Model, ModelManager, models_from_config_file
 from serving.server import ModelServer
-
-
-def batcher_from_file(path):
-    """A `Batcher` from TF Serving's batching parameters text proto (max_batch_size, batch_timeout_micros)."""
-    values = dict(re.findall(r"(\w+)\s*\{\s*value:\s*(\d+)\s*\}", pathlib.Path(path).read_text()))
-    return Batcher(int(values.get("max_batch_size", 32)), int(values.get("batch_timeout_micros", 2000)) / 1e6)
 
 
 def parse_arguments(argv=None):
@@ -35,7 +27,10 @@ def parse_arguments(argv=None):
     parser.add_argument("--rest_api_timeout_in_ms", type=int, default=30000)
     parser.add_argument("--max_body_bytes", type=int, default=16 << 20, help="largest accepted request")
     parser.add_argument("--enable_batching", action="store_true", help="batch concurrent requests server-side")
-    parser.add_argument("--batching_parameters_file", help="TF Serving's batching parameters (default: 32 rows, 2 ms)")
+    parser.add_argument("--batching_parameters_file",
+                        help="TF Serving's batching parameters for every model (default: TF Serving's, 1000 rows, no wait)")
+    parser.add_argument("--enable_per_model_batching_parameters", action="store_true",
+                        help="batch only the versions whose folder holds batching_params.pbtxt, with its parameters")
     parser.add_argument("--verbose", action="store_true", help="log every REST request")
     arguments = parser.parse_args(argv)
     if bool(arguments.model_config_file) == bool(arguments.model_name):
@@ -51,10 +46,10 @@ def main(argv=None):
         models = models_from_config_file(arguments.model_config_file)
     else:
         models = [Model(arguments.model_name, os.path.abspath(arguments.model_base_path))]
-    manager = ModelManager(models, poll_seconds=arguments.file_system_poll_wait_seconds)
-    batcher = None
+    batching = None
     if arguments.enable_batching:
-        batcher = batcher_from_file(arguments.batching_parameters_file) if arguments.batching_parameters_file else Batcher()
+        batching = BatchingConfig.from_flags(arguments.batching_parameters_file, arguments.enable_per_model_batching_parameters)
+    manager = ModelManager(models, poll_seconds=arguments.file_system_poll_wait_seconds, options=LoadOptions(batching))
     server = ModelServer(
         manager,
         host=arguments.host,
@@ -63,10 +58,10 @@ def main(argv=None):
         max_body_bytes=arguments.max_body_bytes,
         timeout_seconds=arguments.rest_api_timeout_in_ms / 1000,
         verbose=arguments.verbose,
-        batcher=batcher,
     ).start()
     for model in manager.models.values():
-        print(f"{model.name}: {model.statuses()} from {model.base_path}", flush=True)
+        batched = {number: version.batcher is not None for number, version in model.available().items()}
+        print(f"{model.name}: {model.statuses()} from {model.base_path}; batched: {batched}", flush=True)
     print(f"Serving gRPC on {arguments.host}:{server.grpc_port}, REST on {arguments.host}:{server.rest_port}", flush=True)
     stopped = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):

@@ -40,7 +40,6 @@ ROUTE = re.compile(
     r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
     r"(?P<action>/metadata|:predict|:classify|:regress)?$"
 )
-GRPC_CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND, 413: grpc.StatusCode.RESOURCE_EXHAUSTED}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -96,22 +95,19 @@ def model_error_message(message):
     return " ".join(useful) or message
 
 
-def run_signature(version, signature_name, inputs, batcher=None):
+def run_signature(version, signature_name, inputs):
     """Outputs `{name: np.ndarray}` of one signature of one loaded version, batched with concurrent
-    requests when a `batcher` is given."""
+    requests when the version has a batcher (TF Serving's rules decide which do: serving/batching.py)."""
     signature_name = signature_name or DEFAULT_SIGNATURE
     if signature_name not in version.signatures:
         raise ServingError(400, f"Serving signature name: {signature_name!r} not found in signature def. "
                            f"Available: {sorted(version.signatures)}")
-    function = version.signatures[signature_name]
-    specs = function.structured_input_signature[1]
+    specs = version.signatures[signature_name].structured_input_signature[1]
     if sorted(inputs) != sorted(specs):
         raise ServingError(400, f"Signature {signature_name!r} takes inputs {sorted(specs)}. Received: {sorted(inputs)}")
     tensors = {name: input_tensor(name, value, specs[name]) for name, value in inputs.items()}
     try:
-        if batcher is not None and all(spec.shape.rank for spec in specs.values()):
-            return batcher.run((id(version), signature_name), function, tensors)
-        return {name: value.numpy() for name, value in function(**tensors).items()}
+        return version.run(signature_name, tensors)
     except tf.errors.InvalidArgumentError as error:
         raise ServingError(400, model_error_message(error.message)) from None
 
@@ -136,7 +132,7 @@ def json_value(name, array):
     return array.tolist()
 
 
-def predict_rest(version, body, batcher=None):
+def predict_rest(version, body):
     if not isinstance(body, dict):
         raise ServingError(400, f"The request body must be a JSON object. Received: {type(body).__name__}")
     signature_name = body.get("signature_name", DEFAULT_SIGNATURE)
@@ -160,7 +156,7 @@ def predict_rest(version, body, batcher=None):
             inputs = {names[0]: instances}
         else:
             raise ServingError(400, f"With several inputs {names}, each instance must be an object naming them")
-        outputs = run_signature(version, signature_name, inputs, batcher)
+        outputs = run_signature(version, signature_name, inputs)
         batch = {len(value) for value in outputs.values()}
         if len(batch) != 1:
             raise ServingError(400, "The outputs differ in batch size: use the columnar format (\"inputs\")")
@@ -174,7 +170,7 @@ def predict_rest(version, body, batcher=None):
         if len(names) != 1:
             raise ServingError(400, f'"inputs" must be an object with the inputs {names}')
         columns = {names[0]: columns}
-    outputs = run_signature(version, signature_name, columns, batcher)
+    outputs = run_signature(version, signature_name, columns)
     if len(outputs) == 1:
         ((name, value),) = outputs.items()
         return {"outputs": json_value(name, value)}
@@ -268,16 +264,15 @@ class RestHandler(BaseHTTPRequestHandler):
                 body = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as error:
                 raise ServingError(400, f"The body is not valid UTF-8 JSON: {error}") from None
-            return predict_rest(model.resolve(version, label), body, self.server.batcher)
+            return predict_rest(model.resolve(version, label), body)
 
         self.handle_safely(work)
 
 
-def make_rest_server(manager, host, port, max_body_bytes=16 << 20, timeout_seconds=30.0, verbose=False, batcher=None):
+def make_rest_server(manager, host, port, max_body_bytes=16 << 20, timeout_seconds=30.0, verbose=False):
     server = ThreadingHTTPServer((host, port), RestHandler)
     server.daemon_threads = True
     server.manager = manager
-    server.batcher = batcher
     server.max_body_bytes = max_body_bytes
     server.verbose = verbose
     RestHandler.timeout = timeout_seconds
@@ -290,7 +285,7 @@ def make_rest_server(manager, host, port, max_body_bytes=16 << 20, timeout_secon
 
 
 def grpc_abort(context, error):
-    context.abort(GRPC_CODES.get(error.code, grpc.StatusCode.INVALID_ARGUMENT), error.message)
+    context.abort(grpc.StatusCode[error.status], error.message)
 
 
 def resolve_spec(manager, model_spec):
@@ -302,9 +297,8 @@ def resolve_spec(manager, model_spec):
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, manager, batcher=None):
+    def __init__(self, manager):
         self.manager = manager
-        self.batcher = batcher
 
     def Predict(self, request, context):  # noqa: N802 -- gRPC's naming
         try:
@@ -313,7 +307,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
             except Exception as error:  # noqa: BLE001 -- a malformed TensorProto
                 raise ServingError(400, f"Malformed input tensor: {error}") from None
-            outputs = run_signature(version, request.model_spec.signature_name, inputs, self.batcher)
+            outputs = run_signature(version, request.model_spec.signature_name, inputs)
             wanted = list(request.output_filter) or list(outputs)
             unknown = [name for name in wanted if name not in outputs]
             if unknown:
@@ -382,10 +376,10 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return model_management_pb2.ReloadConfigResponse()
 
 
-def make_grpc_server(manager, host, port, max_message_bytes=16 << 20, workers=8, batcher=None):
+def make_grpc_server(manager, host, port, max_message_bytes=16 << 20, workers=8):
     options = [("grpc.max_receive_message_length", max_message_bytes), ("grpc.max_send_message_length", max_message_bytes)]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=options)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager, batcher), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if not bound:
@@ -397,10 +391,10 @@ class ModelServer:
     """Both servers over one model manager; `start()` returns once they listen, `stop()` ends them."""
 
     def __init__(self, manager, host="127.0.0.1", grpc_port=8500, rest_port=8501, max_body_bytes=16 << 20,
-                 timeout_seconds=30.0, verbose=False, batcher=None):
+                 timeout_seconds=30.0, verbose=False):
         self.manager = manager
-        self.rest = make_rest_server(manager, host, rest_port, max_body_bytes, timeout_seconds, verbose, batcher)
-        self.grpc, self.grpc_port = make_grpc_server(manager, host, grpc_port, max_body_bytes, batcher=batcher)
+        self.rest = make_rest_server(manager, host, rest_port, max_body_bytes, timeout_seconds, verbose)
+        self.grpc, self.grpc_port = make_grpc_server(manager, host, grpc_port, max_body_bytes)
         self.rest_port = self.rest.server_address[1]
         self.thread = threading.Thread(target=self.rest.serve_forever, daemon=True, name="rest")
 

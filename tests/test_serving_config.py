@@ -6,49 +6,15 @@ import os
 
 import pytest
 import tensorflow as tf
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
+from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from apps.registry import load_app
-from serving import contracts
+from serving import batching, contracts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS_CONFIG = os.path.join(ROOT, "saved_models", "models.config")
 BATCHING_PARAMETERS = os.path.join(ROOT, "saved_models", "batching_parameters.txt")
-
-
-def batching_parameters_class():
-    """`tensorflow.serving.BatchingParameters`. The pip package tensorflow-serving-api does not ship
-    session_bundle_config_pb2, so without it the message is rebuilt with the server's field names and
-    numbers (tensorflow_serving/servables/tensorflow/session_bundle_config.proto); unknown or misspelled
-    fields then fail to parse, as they would in the server."""
-    try:
-        from tensorflow_serving.servables.tensorflow import session_bundle_config_pb2
-
-        return session_bundle_config_pb2.BatchingParameters
-    except ImportError:
-        pass
-    pool = descriptor_pool.DescriptorPool()
-    pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
-    file = descriptor_pb2.FileDescriptorProto(
-        name="session_bundle_config_batching.proto", package="tensorflow.serving", syntax="proto3",
-        dependency=["google/protobuf/wrappers.proto"],
-    )  # fmt: skip
-    message = file.message_type.add(name="BatchingParameters")
-    Field = descriptor_pb2.FieldDescriptorProto
-    for name, number, wrapper in (
-        ("max_batch_size", 1, "Int64Value"),
-        ("batch_timeout_micros", 2, "Int64Value"),
-        ("max_enqueued_batches", 3, "Int64Value"),
-        ("num_batch_threads", 4, "Int64Value"),
-        ("thread_pool_name", 5, "StringValue"),
-    ):
-        message.field.add(name=name, number=number, type=Field.TYPE_MESSAGE, label=Field.LABEL_OPTIONAL,
-                          type_name=f".google.protobuf.{wrapper}")
-    message.field.add(name="allowed_batch_sizes", number=6, type=Field.TYPE_INT64, label=Field.LABEL_REPEATED)
-    message.field.add(name="pad_variable_length_inputs", number=7, type=Field.TYPE_BOOL, label=Field.LABEL_OPTIONAL)
-    pool.Add(file)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
 
 
 def served_models():
@@ -71,12 +37,18 @@ def test_models_config_lists_every_contract_app_under_models():
 
 
 def test_batching_parameters_parse_and_are_sane():
+    """The server-wide file sets the batch threads that every batched model shares; the queue parameters come
+    from each batchable export's own batching_params.pbtxt (--enable_per_model_batching_parameters)."""
     with open(BATCHING_PARAMETERS) as file:
-        parameters = text_format.Parse(file.read(), batching_parameters_class()())
-    for name in ("max_batch_size", "batch_timeout_micros", "num_batch_threads", "max_enqueued_batches"):
-        assert parameters.HasField(name), f"{name} is not set"
-        assert getattr(parameters, name).value > 0, name
-    assert not parameters.pad_variable_length_inputs, "padding would change stock_forecast's last price"
+        common = batching.parse_parameters(file.read(), BATCHING_PARAMETERS)
+    assert common.num_batch_threads.value > 0
+    per_model = batching.parse_parameters(batching.PER_MODEL_PARAMETERS)
+    for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches"):
+        assert per_model.HasField(name), f"{name} is not set"
+        assert getattr(per_model, name).value > 0, name
+    assert not per_model.pad_variable_length_inputs, "padding would hide a request of the wrong width"
+    with pytest.raises(ValueError, match="max_batch_sise"):
+        batching.parse_parameters("max_batch_sise { value: 8 }")  # TF Serving would refuse to load the model
 
 
 @pytest.mark.parametrize("name", [model.name for model in served_models()])

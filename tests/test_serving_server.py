@@ -318,28 +318,6 @@ def test_reload_config_over_grpc(served):
     assert rest(server, "GET", "/v1/models/sentiment/labels/stable")[0] == 200
 
 
-def test_batching_gives_each_request_its_own_rows_and_errors(served):
-    from serving.batching import Batcher
-
-    _, root = served
-    signature = tf.saved_model.load(str(root / "stock_forecast" / "1")).signatures["serving_default"]
-    batcher = Batcher(max_batch_size=64, timeout_seconds=0.05)
-    rng = np.random.default_rng(0)
-    requests = [100 * np.exp(np.cumsum(rng.normal(0, 0.01, (rows, 20)), axis=1)).astype("float32") for rows in (1, 3, 2, 1)]
-    requests.append(np.full((1, 20), -5.0, np.float32))  # a bad one in the same batch
-    requests.append(requests[0][:, :15])  # another window length: its own group
-    with concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
-        futures = [pool.submit(batcher.run, "key", signature, {"prices": tf.constant(prices)}) for prices in requests]
-    for prices, future in zip(requests, futures):
-        if prices[0, 0] < 0:
-            with pytest.raises(tf.errors.InvalidArgumentError, match="positive"):
-                future.result()
-            continue
-        expected = signature(prices=tf.constant(prices))
-        for name, value in future.result().items():
-            np.testing.assert_allclose(value, expected[name].numpy(), rtol=1e-5)
-
-
 def test_server_still_answers_after_the_fuzzing(served):
     server, _ = served
     assert rest(server, "POST", "/v1/models/sentiment:predict", {"instances": ["Still here."]})[0] == 200
