@@ -28,7 +28,7 @@ import tensorflow as tf
 from apps import training
 from apps.config import DISTRIBUTE_CHOICES
 from apps.distributed import fit_across_workers
-from serving import batching, formats
+from serving import batching, formats, warmup
 from serving.models import read_signature_defs
 
 SERVING_SIGNATURE = "serving_default"
@@ -256,7 +256,8 @@ def export(app, model, config, data):
     The SavedModel is written to a hidden temporary folder beside the versions (TF Serving ignores names
     that are not integers), reloaded and compared with the in-memory model, and only then renamed into
     place, so a server watching the folder never sees a half-written or wrong version. TF Serving's own
-    files go in with it: `batching_params.pbtxt` where every signature batches safely.
+    files go in with it: `batching_params.pbtxt` where every signature batches safely, and the warmup
+    requests (the example inputs) that it runs before serving the version.
     """
     base_dir = pathlib.Path(config.export_dir) / app.name
     base_dir.mkdir(parents=True, exist_ok=True)
@@ -264,8 +265,11 @@ def export(app, model, config, data):
     temporary = base_dir / f".tmp-{uuid.uuid4().hex}"
     try:
         archive.write_out(str(temporary), verbose=False)
-        check_export(str(temporary), endpoints[SERVING_SIGNATURE][0], app.example_inputs(config, data))
-        unbatchable = batching.write_parameters_if_batchable(temporary, read_signature_defs(temporary))
+        examples = app.example_inputs(config, data)
+        check_export(str(temporary), endpoints[SERVING_SIGNATURE][0], examples)
+        signature_defs = read_signature_defs(temporary)
+        unbatchable = batching.write_parameters_if_batchable(temporary, signature_defs)
+        warmup.write_warmup_requests(temporary, app.name, examples, signature_defs, SERVING_SIGNATURE)
         while True:
             version = (version_numbers(base_dir) or [0])[-1] + 1
             try:

@@ -14,6 +14,13 @@ from serving.models import LoadOptions, Model, ModelManager, models_from_config_
 from serving.server import ModelServer
 
 
+def boolean(text):
+    """A flag value as tensorflow_model_server reads it: true or false."""
+    if text.lower() not in ("true", "false", "1", "0"):
+        raise argparse.ArgumentTypeError(f"expected true or false. Received: {text!r}")
+    return text.lower() in ("true", "1")
+
+
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(prog="python -m serving", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8500, help="gRPC port")
@@ -31,6 +38,8 @@ def parse_arguments(argv=None):
                         help="TF Serving's batching parameters for every model (default: TF Serving's, 1000 rows, no wait)")
     parser.add_argument("--enable_per_model_batching_parameters", action="store_true",
                         help="batch only the versions whose folder holds batching_params.pbtxt, with its parameters")
+    parser.add_argument("--enable_model_warmup", type=boolean, default=True,
+                        help="replay each version's assets.extra/tf_serving_warmup_requests before serving it (default true)")
     parser.add_argument("--verbose", action="store_true", help="log every REST request")
     arguments = parser.parse_args(argv)
     if bool(arguments.model_config_file) == bool(arguments.model_name):
@@ -49,7 +58,7 @@ def main(argv=None):
     batching = None
     if arguments.enable_batching:
         batching = BatchingConfig.from_flags(arguments.batching_parameters_file, arguments.enable_per_model_batching_parameters)
-    manager = ModelManager(models, poll_seconds=arguments.file_system_poll_wait_seconds, options=LoadOptions(batching))
+    manager = ModelManager(models, poll_seconds=arguments.file_system_poll_wait_seconds, options=LoadOptions(batching, arguments.enable_model_warmup))
     server = ModelServer(
         manager,
         host=arguments.host,

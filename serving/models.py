@@ -17,6 +17,8 @@ from google.protobuf import json_format, text_format
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving import warmup
+
 MODEL_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 
 
@@ -42,9 +44,11 @@ class LoadOptions:
 
     Args:
         batching: a `serving.batching.BatchingConfig` (which versions are batched, and how), or None: none.
+        warmup: replay the version's warmup requests before it becomes AVAILABLE (`--enable_model_warmup`).
     """
 
     batching: object = None
+    warmup: bool = True
 
 
 def read_signature_defs(path):
@@ -69,15 +73,27 @@ class Version:
 
     def load(self, options=LoadOptions()):
         """Loads the SavedModel and, where `options.batching` says TF Serving would batch this version, its
-        `batcher`."""
+        `batcher`; then runs its warmup requests (serving/warmup.py), whose failure fails the load, as in TF
+        Serving."""
         try:
             self.loaded = tf.saved_model.load(str(self.path))
             self.signatures = dict(self.loaded.signatures)
             self.signature_defs = read_signature_defs(self.path)
             self.batcher = options.batching.batcher_for(self.path) if options.batching is not None else None
+            if options.warmup:
+                self.warm_up()
             self.state = "AVAILABLE"
         except Exception as error:  # noqa: BLE001 -- any failure is reported in the status, never raised
             self.state, self.error, self.loaded = "END", f"{type(error).__name__}: {error}", None
+
+    def warm_up(self):
+        """Runs each request of the version's warmup file, as TF Serving does before serving it."""
+        for request in warmup.read_warmup_requests(self.path):
+            signature_name = request.model_spec.signature_name or "serving_default"
+            if signature_name not in self.signatures:
+                raise ValueError(f"A warmup request names a signature the version lacks. Received: {signature_name!r}; "
+                                 f"available: {sorted(self.signatures)}")  # fmt: skip
+            self.run(signature_name, {name: tf.constant(tf.make_ndarray(proto)) for name, proto in request.inputs.items()})
 
     def run(self, signature_name, tensors):
         """`{name: np.ndarray}` of one signature on checked input tensors, through the batcher if this version
