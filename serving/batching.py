@@ -25,6 +25,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, te
 from serving.models import ServingError
 
 PER_MODEL_FILENAME = "batching_params.pbtxt"
+# The SavedModel's own signature that runs its initializers at load; no request names it.
+INIT_OP_SIGNATURE = "__saved_model_init_op"
 
 # What the export writes into a batchable model's version folder. Measured with the local server
 # (benchmarks/serving_speed.py, sentiment, 2 CPU cores, clients on the same machine): a 2 ms window made a
@@ -108,6 +110,8 @@ def unbatchable_reasons(signature_defs):
     `signature_defs` is `{name: SignatureDef}`, as the SavedModel stores them."""
     reasons = []
     for name, signature_def in sorted(signature_defs.items()):
+        if name == INIT_OP_SIGNATURE:
+            continue
         if not signature_def.inputs:
             reasons.append(f"signature {name!r} has no inputs")
         for kind, tensors in (("input", signature_def.inputs), ("output", signature_def.outputs)):

@@ -60,7 +60,8 @@ def signature_def(inputs, outputs):
     ({"value": []}, {"label": [-1]}, "input 'value'"),
 ])  # fmt: skip
 def test_unbatchable_reasons_name_what_tf_serving_would_refuse_or_pad(inputs, outputs, reason):
-    reasons = unbatchable_reasons({"serving_default": signature_def(inputs, outputs)})
+    init_op = signature_def({}, {"init": None})  # every SavedModel has it; no request runs it
+    reasons = unbatchable_reasons({"serving_default": signature_def(inputs, outputs), "__saved_model_init_op": init_op})
     if reason is None:
         assert reasons == []
     else:
