@@ -11,6 +11,7 @@ import threading
 
 from serving.batching import BatchingConfig
 from serving.models import LoadOptions, Model, ModelManager, models_from_config_file
+from serving.monitoring import metrics_path_from_file
 from serving.server import ModelServer
 
 
@@ -40,6 +41,8 @@ def parse_arguments(argv=None):
                         help="batch only the versions whose folder holds batching_params.pbtxt, with its parameters")
     parser.add_argument("--enable_model_warmup", type=boolean, default=True,
                         help="replay each version's assets.extra/tf_serving_warmup_requests before serving it (default true)")
+    parser.add_argument("--monitoring_config_file",
+                        help="a MonitoringConfig text proto; with prometheus_config enabled, REST serves metrics at its path")
     parser.add_argument("--verbose", action="store_true", help="log every REST request")
     arguments = parser.parse_args(argv)
     if bool(arguments.model_config_file) == bool(arguments.model_name):
@@ -67,6 +70,7 @@ def main(argv=None):
         max_body_bytes=arguments.max_body_bytes,
         timeout_seconds=arguments.rest_api_timeout_in_ms / 1000,
         verbose=arguments.verbose,
+        metrics_path=metrics_path_from_file(arguments.monitoring_config_file) if arguments.monitoring_config_file else None,
     ).start()
     for model in manager.models.values():
         batched = {number: version.batcher is not None for number, version in model.available().items()}

@@ -20,9 +20,10 @@ import pathlib
 import threading
 
 import tensorflow as tf
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
+from google.protobuf import text_format
 
 from serving.models import ServingError
+from serving.protos import batching_parameters_class
 
 PER_MODEL_FILENAME = "batching_params.pbtxt"
 # The SavedModel's own signature that runs its initializers at load; no request names it.
@@ -45,40 +46,6 @@ pad_variable_length_inputs: false       # this model's inputs have one width; pa
 # TF Serving's defaults for parameters a file leaves out (BasicBatchScheduler's options).
 DEFAULT_MAX_BATCH_SIZE = 1000
 DEFAULT_BATCH_TIMEOUT_MICROS = 0
-
-
-def batching_parameters_class():
-    """`tensorflow.serving.BatchingParameters`. The pip package tensorflow-serving-api does not ship
-    session_bundle_config_pb2, so without it the message is rebuilt with the server's field names and
-    numbers (tensorflow_serving/servables/tensorflow/session_bundle_config.proto); unknown or misspelled
-    fields then fail to parse, as they would in the server."""
-    try:
-        from tensorflow_serving.servables.tensorflow import session_bundle_config_pb2
-
-        return session_bundle_config_pb2.BatchingParameters
-    except ImportError:
-        pass
-    pool = descriptor_pool.DescriptorPool()
-    pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
-    file = descriptor_pb2.FileDescriptorProto(
-        name="session_bundle_config_batching.proto", package="tensorflow.serving", syntax="proto3",
-        dependency=["google/protobuf/wrappers.proto"],
-    )  # fmt: skip
-    message = file.message_type.add(name="BatchingParameters")
-    Field = descriptor_pb2.FieldDescriptorProto
-    for name, number, wrapper in (
-        ("max_batch_size", 1, "Int64Value"),
-        ("batch_timeout_micros", 2, "Int64Value"),
-        ("max_enqueued_batches", 3, "Int64Value"),
-        ("num_batch_threads", 4, "Int64Value"),
-        ("thread_pool_name", 5, "StringValue"),
-    ):
-        message.field.add(name=name, number=number, type=Field.TYPE_MESSAGE, label=Field.LABEL_OPTIONAL,
-                          type_name=f".google.protobuf.{wrapper}")
-    message.field.add(name="allowed_batch_sizes", number=6, type=Field.TYPE_INT64, label=Field.LABEL_REPEATED)
-    message.field.add(name="pad_variable_length_inputs", number=7, type=Field.TYPE_BOOL, label=Field.LABEL_OPTIONAL)
-    pool.Add(file)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
 
 
 def parse_parameters(text, source="text"):

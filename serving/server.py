@@ -9,13 +9,15 @@ gRPC: tensorflow.serving.PredictionService (Predict, GetModelMetadata; Classify 
 INVALID_ARGUMENT) and tensorflow.serving.ModelService (GetModelStatus, HandleReloadConfigRequest).
 
 Bad input never crashes the server and never gets a 5xx: it gets a 4xx with {"error": "..."} over REST
-and the matching status code over gRPC.
+and the matching status code over gRPC. With a metrics path (--monitoring_config_file), REST also answers
+GET <path> with TF Serving's request metrics in Prometheus' format (serving/monitoring.py).
 """
 
 import base64
 import json
 import re
 import threading
+import time
 from concurrent import futures
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +35,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving.models import ServingError, models_from_config, signature_def_map_json
+from serving.monitoring import ServingMetrics
 
 DEFAULT_SIGNATURE = "serving_default"
 ROUTE = re.compile(
@@ -200,10 +203,10 @@ class RestHandler(BaseHTTPRequestHandler):
         if self.server.verbose:
             super().log_message(format, *arguments)
 
-    def reply(self, status, payload):
-        data = json.dumps(payload).encode("utf-8")
+    def reply(self, status, payload, content_type="application/json"):
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -216,12 +219,23 @@ class RestHandler(BaseHTTPRequestHandler):
         return model, parse_version(match["version"]), match["label"], match["action"]
 
     def handle_safely(self, work):
+        """Replies with `work()`'s answer or its error; returns the canonical status, for the metrics."""
         try:
             self.reply(HTTPStatus.OK, work())
+            return "OK"
         except ServingError as error:
             self.reply(error.code, {"error": error.message})
+            return error.status
         except Exception as error:  # noqa: BLE001 -- a bug of ours must not take the server down
             self.reply(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"Internal error: {type(error).__name__}: {error}"})
+            return "INTERNAL"
+
+    def record(self, started, status):
+        """Counts a predict request to a served model, as TF Serving's metrics do."""
+        match = ROUTE.match(self.path.split("?")[0])
+        if self.server.metrics is not None and match and match["action"] == ":predict":
+            if match["name"] in self.server.manager.models:
+                self.server.metrics.record(match["name"], status, time.perf_counter() - started, "REST")
 
     def discard(self, length, most=64 << 20):
         """Reads and drops an oversized body (up to `most` bytes), so the client reads our 413."""
@@ -233,6 +247,11 @@ class RestHandler(BaseHTTPRequestHandler):
             remaining -= len(chunk)
 
     def do_GET(self):  # noqa: N802 -- http.server's naming
+        if self.server.metrics is not None and self.path.split("?")[0] == self.server.metrics_path:
+            content_type, page = self.server.metrics.exposition()
+            self.reply(HTTPStatus.OK, page, content_type)
+            return
+
         def work():
             model, version, label, action = self.route()
             if action == "/metadata":
@@ -266,13 +285,16 @@ class RestHandler(BaseHTTPRequestHandler):
                 raise ServingError(400, f"The body is not valid UTF-8 JSON: {error}") from None
             return predict_rest(model.resolve(version, label), body)
 
-        self.handle_safely(work)
+        started = time.perf_counter()
+        self.record(started, self.handle_safely(work))
 
 
-def make_rest_server(manager, host, port, max_body_bytes=16 << 20, timeout_seconds=30.0, verbose=False):
+def make_rest_server(manager, host, port, max_body_bytes=16 << 20, timeout_seconds=30.0, verbose=False, metrics=None,
+                     metrics_path=None):  # fmt: skip
     server = ThreadingHTTPServer((host, port), RestHandler)
     server.daemon_threads = True
     server.manager = manager
+    server.metrics, server.metrics_path = metrics, metrics_path
     server.max_body_bytes = max_body_bytes
     server.verbose = verbose
     RestHandler.timeout = timeout_seconds
@@ -297,30 +319,42 @@ def resolve_spec(manager, model_spec):
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, manager):
+    def __init__(self, manager, metrics=None):
         self.manager = manager
+        self.metrics = metrics
 
     def Predict(self, request, context):  # noqa: N802 -- gRPC's naming
+        started, status = time.perf_counter(), "INTERNAL"
         try:
-            model, version = resolve_spec(self.manager, request.model_spec)
-            try:
-                inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
-            except Exception as error:  # noqa: BLE001 -- a malformed TensorProto
-                raise ServingError(400, f"Malformed input tensor: {error}") from None
-            outputs = run_signature(version, request.model_spec.signature_name, inputs)
-            wanted = list(request.output_filter) or list(outputs)
-            unknown = [name for name in wanted if name not in outputs]
-            if unknown:
-                raise ServingError(400, f"output_filter names unknown outputs {unknown}; outputs: {sorted(outputs)}")
-            response = predict_pb2.PredictResponse()
-            response.model_spec.name = model.name
-            response.model_spec.version.value = version.number
-            response.model_spec.signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-            for name in wanted:
-                response.outputs[name].CopyFrom(tf.make_tensor_proto(outputs[name]))
+            response = self.predict(request)
+            status = "OK"
             return response
         except ServingError as error:
+            status = error.status
             grpc_abort(context, error)
+        finally:
+            if self.metrics is not None and request.model_spec.name in self.manager.models:
+                self.metrics.record(request.model_spec.name, status, time.perf_counter() - started, "GRPC")
+
+    def predict(self, request):
+        """The PredictResponse of `request`; a client's error raises `ServingError`."""
+        model, version = resolve_spec(self.manager, request.model_spec)
+        try:
+            inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+        except Exception as error:  # noqa: BLE001 -- a malformed TensorProto
+            raise ServingError(400, f"Malformed input tensor: {error}") from None
+        outputs = run_signature(version, request.model_spec.signature_name, inputs)
+        wanted = list(request.output_filter) or list(outputs)
+        unknown = [name for name in wanted if name not in outputs]
+        if unknown:
+            raise ServingError(400, f"output_filter names unknown outputs {unknown}; outputs: {sorted(outputs)}")
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = model.name
+        response.model_spec.version.value = version.number
+        response.model_spec.signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        for name in wanted:
+            response.outputs[name].CopyFrom(tf.make_tensor_proto(outputs[name]))
+        return response
 
     def GetModelMetadata(self, request, context):  # noqa: N802
         try:
@@ -376,10 +410,10 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return model_management_pb2.ReloadConfigResponse()
 
 
-def make_grpc_server(manager, host, port, max_message_bytes=16 << 20, workers=8):
+def make_grpc_server(manager, host, port, max_message_bytes=16 << 20, workers=8, metrics=None):
     options = [("grpc.max_receive_message_length", max_message_bytes), ("grpc.max_send_message_length", max_message_bytes)]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=options)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager, metrics), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if not bound:
@@ -388,13 +422,16 @@ def make_grpc_server(manager, host, port, max_message_bytes=16 << 20, workers=8)
 
 
 class ModelServer:
-    """Both servers over one model manager; `start()` returns once they listen, `stop()` ends them."""
+    """Both servers over one model manager; `start()` returns once they listen, `stop()` ends them. With a
+    `metrics_path`, predict requests are counted and timed, and REST serves them there (`metrics`)."""
 
     def __init__(self, manager, host="127.0.0.1", grpc_port=8500, rest_port=8501, max_body_bytes=16 << 20,
-                 timeout_seconds=30.0, verbose=False):
+                 timeout_seconds=30.0, verbose=False, metrics_path=None):
         self.manager = manager
-        self.rest = make_rest_server(manager, host, rest_port, max_body_bytes, timeout_seconds, verbose)
-        self.grpc, self.grpc_port = make_grpc_server(manager, host, grpc_port, max_body_bytes)
+        self.metrics = ServingMetrics() if metrics_path else None
+        self.rest = make_rest_server(manager, host, rest_port, max_body_bytes, timeout_seconds, verbose, self.metrics,
+                                     metrics_path)  # fmt: skip
+        self.grpc, self.grpc_port = make_grpc_server(manager, host, grpc_port, max_body_bytes, metrics=self.metrics)
         self.rest_port = self.rest.server_address[1]
         self.thread = threading.Thread(target=self.rest.serve_forever, daemon=True, name="rest")
 

@@ -3,6 +3,7 @@ app's export has exactly the serving contract of serving/contracts.py."""
 
 import importlib.util
 import os
+import re
 
 import pytest
 import tensorflow as tf
@@ -10,11 +11,13 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from apps.registry import load_app
-from serving import batching, contracts
+from serving import batching, contracts, monitoring
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS_CONFIG = os.path.join(ROOT, "saved_models", "models.config")
 BATCHING_PARAMETERS = os.path.join(ROOT, "saved_models", "batching_parameters.txt")
+MONITORING_CONFIG = os.path.join(ROOT, "saved_models", "monitoring.config")
+DOCKER_COMPOSE = os.path.join(ROOT, "docker-compose.yml")
 
 
 def served_models():
@@ -49,6 +52,26 @@ def test_batching_parameters_parse_and_are_sane():
     assert not per_model.pad_variable_length_inputs, "padding would hide a request of the wrong width"
     with pytest.raises(ValueError, match="max_batch_sise"):
         batching.parse_parameters("max_batch_sise { value: 8 }")  # TF Serving would refuse to load the model
+
+
+def test_monitoring_config_serves_prometheus_at_tf_servings_path(tmp_path):
+    assert monitoring.metrics_path_from_file(MONITORING_CONFIG) == monitoring.METRICS_PATH
+    misspelled = tmp_path / "monitoring.config"
+    misspelled.write_text("prometheus_config { enabled: true }")
+    with pytest.raises(ValueError, match="enabled"):
+        monitoring.metrics_path_from_file(misspelled)
+
+
+def test_docker_compose_flags_name_the_files_in_saved_models():
+    """Every `--*_file=/models/<file>` of the server's command is a file of saved_models/ (mounted at /models),
+    and the flags that decide batching and monitoring are there."""
+    with open(DOCKER_COMPOSE) as file:
+        flags = re.findall(r"^\s*- (--[a-z_]+)(?:=(\S+))?", file.read(), flags=re.MULTILINE)
+    values = dict(flags)
+    for flag in ("--model_config_file", "--batching_parameters_file", "--monitoring_config_file"):
+        assert values[flag].startswith("/models/"), (flag, values.get(flag))
+        assert os.path.isfile(os.path.join(ROOT, "saved_models", values[flag][len("/models/"):])), flag
+    assert values["--enable_batching"] == "true" and values["--enable_per_model_batching_parameters"] == "true"
 
 
 @pytest.mark.parametrize("name", [model.name for model in served_models()])
