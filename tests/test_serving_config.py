@@ -74,6 +74,17 @@ def test_docker_compose_flags_name_the_files_in_saved_models():
     assert values["--enable_batching"] == "true" and values["--enable_per_model_batching_parameters"] == "true"
 
 
+def test_the_serving_image_is_the_tensorflow_that_exports():
+    """The rule: serve with a TF Serving at least as new as the TensorFlow that exported (an older server may not
+    know an op or attribute of the export). The image tag is pinned to requirements.txt's tensorflow."""
+    with open(os.path.join(ROOT, "requirements.txt")) as file:
+        (tensorflow_version,) = re.findall(r"^tensorflow==(\S+)", file.read(), flags=re.MULTILINE)
+    with open(DOCKER_COMPOSE) as file:
+        images = re.findall(r"^\s*image:\s*(\S+)", file.read(), flags=re.MULTILINE)
+    assert images == [f"tensorflow/serving:{tensorflow_version}"], (images, tensorflow_version)
+    assert tf.__version__ == tensorflow_version, "the exports here come from requirements.txt's tensorflow"
+
+
 @pytest.mark.parametrize("name", [model.name for model in served_models()])
 def test_export_has_exactly_the_contract(name, trained_app):
     _, tmp_path, _ = trained_app(name)
