@@ -84,9 +84,13 @@ def unbatchable_reasons(signature_defs):
         for kind, tensors in (("input", signature_def.inputs), ("output", signature_def.outputs)):
             for tensor_name, tensor_info in sorted(tensors.items()):
                 shape = shape_of(tensor_info)
-                if shape is None or not shape or any(size < 0 for size in shape[1:]):
-                    reasons.append(f"{kind} {tensor_name!r} of {name!r} has shape {shape} (None: unknown rank): its "
-                                   "width beyond the batch dimension is not fixed")
+                if shape is None:
+                    reasons.append(f"{kind} {tensor_name!r} of {name!r} has an unknown rank")
+                elif not shape:
+                    reasons.append(f"{kind} {tensor_name!r} of {name!r} is a scalar: it has no batch dimension")
+                elif any(size < 0 for size in shape[1:]):
+                    reasons.append(f"{kind} {tensor_name!r} of {name!r} has shape {shape}: its width beyond the batch "
+                                   "dimension is not fixed")
     return reasons
 
 

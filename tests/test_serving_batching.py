@@ -57,7 +57,7 @@ def signature_def(inputs, outputs):
     ({}, {"labels": [-1]}, "no inputs"),
     ({"text": [-1]}, {"attention": [-1, -1, -1]}, "output 'attention'"),
     ({"text": None}, {"label": [-1]}, "unknown rank"),
-    ({"value": []}, {"label": [-1]}, "input 'value'"),
+    ({"value": []}, {"label": [-1]}, "input 'value' of 'serving_default' is a scalar"),
 ])  # fmt: skip
 def test_unbatchable_reasons_name_what_tf_serving_would_refuse_or_pad(inputs, outputs, reason):
     init_op = signature_def({}, {"init": None})  # every SavedModel has it; no request runs it
