@@ -4,6 +4,7 @@ local model server."""
 import http.client
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -73,3 +74,14 @@ def grpc_stubs(server):
 
     channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
     return prediction_service_pb2_grpc.PredictionServiceStub(channel), model_service_pb2_grpc.ModelServiceStub(channel)
+
+
+def copy_exports(trained_app, names, root):
+    """`{name: base path}`: version 1 of each app's quick export (the `trained_app` fixture's) copied to
+    `root/<name>/1`, so that a test may add and remove versions without touching the shared training."""
+    bases = {}
+    for name in names:
+        _, trained_path, _ = trained_app(name)
+        shutil.copytree(trained_path / "saved_models" / name / "1", root / name / "1")
+        bases[name] = root / name
+    return bases

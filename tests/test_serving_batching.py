@@ -2,7 +2,6 @@
 per-model batching parameters, what a batched model refuses, and that a batched answer is the unbatched call's."""
 
 import concurrent.futures
-import shutil
 
 import grpc
 import numpy as np
@@ -15,7 +14,7 @@ from serving import contracts
 from serving.batching import PER_MODEL_FILENAME, PER_MODEL_PARAMETERS, Batcher, BatchingConfig, parse_parameters, unbatchable_reasons
 from serving.models import LoadOptions, Model, ModelManager, ServingError, read_signature_defs
 from serving.server import ModelServer
-from tests.helpers import grpc_stubs, rest
+from tests.helpers import copy_exports, grpc_stubs, rest
 
 APPS = sorted(contracts.CONTRACTS)
 
@@ -28,11 +27,7 @@ def serve(models, batching=None):
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory, trained_app):
     """`{app: base path}`: each app's quick export (version 1, as the pipeline wrote it) under a fresh folder."""
-    root = tmp_path_factory.mktemp("batching")
-    for name in APPS:
-        _, trained_path, _ = trained_app(name)
-        shutil.copytree(trained_path / "saved_models" / name / "1", root / name / "1")
-    return {name: root / name for name in APPS}
+    return copy_exports(trained_app, APPS, tmp_path_factory.mktemp("batching"))
 
 
 # --- Which exports TF Serving may batch --------------------------------------------------------------------

@@ -2,7 +2,6 @@
 parser, counting exactly the requests sent and timing them within the clients' own clocks."""
 
 import http.client
-import shutil
 import time
 
 import grpc
@@ -15,16 +14,13 @@ from tensorflow_serving.apis import predict_pb2
 from serving.models import Model, ModelManager
 from serving.monitoring import METRICS_PATH, REQUEST_COUNT, REQUEST_LATENCY
 from serving.server import ModelServer
-from tests.helpers import grpc_stubs, rest
+from tests.helpers import copy_exports, grpc_stubs, rest
 
 
 @pytest.fixture(scope="module")
 def monitored(tmp_path_factory, trained_app):
-    root = tmp_path_factory.mktemp("monitored")
-    for name in ("sentiment", "stock_forecast"):
-        _, trained_path, _ = trained_app(name)
-        shutil.copytree(trained_path / "saved_models" / name / "1", root / name / "1")
-    manager = ModelManager([Model(name, root / name) for name in ("sentiment", "stock_forecast")], poll_seconds=0)
+    exports = copy_exports(trained_app, ("sentiment", "stock_forecast"), tmp_path_factory.mktemp("monitored"))
+    manager = ModelManager([Model(name, base) for name, base in exports.items()], poll_seconds=0)
     server = ModelServer(manager, grpc_port=0, rest_port=0, metrics_path=METRICS_PATH).start()
     yield server
     server.stop()

@@ -4,7 +4,6 @@ server's answer. Slow (a TensorFlow start per command): `make test-slow`."""
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -17,7 +16,7 @@ from tensorflow_serving.apis import predict_pb2
 from serving import contracts
 from serving.models import Model, ModelManager
 from serving.server import ModelServer
-from tests.helpers import grpc_stubs
+from tests.helpers import copy_exports, grpc_stubs
 
 pytestmark = pytest.mark.slow
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
@@ -50,9 +49,7 @@ def saved_model_cli(arguments, folder):
 
 @pytest.mark.parametrize("name", sorted(contracts.CONTRACTS))
 def test_saved_model_cli_lists_the_contract_and_runs_to_the_servers_answer(name, trained_app, tmp_path):
-    _, trained_path, _ = trained_app(name)
-    export = tmp_path / "models" / name
-    shutil.copytree(trained_path / "saved_models" / name / "1", export / "1")
+    export = copy_exports(trained_app, [name], tmp_path / "models")[name]
     shown = saved_model_cli(["show", "--dir", str(export / "1"), "--all"], tmp_path)
     block = shown.split(f"signature_def['{contracts.SIGNATURE}']:")[1].split("signature_def[")[0].split("The MetaGraph")[0]
     for kind in ("inputs", "outputs"):

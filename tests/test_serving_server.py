@@ -22,7 +22,7 @@ from tensorflow_serving.apis import (
 
 from serving.models import ModelManager, models_from_config_file
 from serving.server import ModelServer
-from tests.helpers import grpc_stubs, rest
+from tests.helpers import copy_exports, grpc_stubs, rest
 
 CONFIG = """model_config_list {{
   config {{ name: "sentiment" base_path: "{sentiment}" model_platform: "tensorflow"
@@ -36,9 +36,7 @@ CONFIG = """model_config_list {{
 def served(tmp_path_factory, trained_app):
     """Both apps' quick exports, copied into a fresh models folder and served on free ports."""
     root = tmp_path_factory.mktemp("served")
-    for name in ("sentiment", "stock_forecast"):
-        _, trained_path, _ = trained_app(name)
-        shutil.copytree(trained_path / "saved_models" / name / "1", root / name / "1")
+    copy_exports(trained_app, ("sentiment", "stock_forecast"), root)
     config = root / "models.config"
     config.write_text(CONFIG.format(sentiment=root / "sentiment", stock=root / "stock_forecast"))
     manager = ModelManager(models_from_config_file(config), poll_seconds=0.2)
