@@ -50,7 +50,8 @@ def timed_request(port, model_name, body):
 def measure(model_name, export, warmup, requests):
     """`{"load_s", "first_ms", "steady_ms"}` of one server start."""
     start = time.perf_counter()
-    process, rest_port, _ = launch_server(model_name, export, [f"--enable_model_warmup={str(warmup).lower()}"])
+    process, rest_port, _ = launch_server(["--model_name", model_name, "--model_base_path", str(export)], [model_name],
+                                          [f"--enable_model_warmup={str(warmup).lower()}"])  # fmt: skip
     try:
         load = time.perf_counter() - start
         seconds = [timed_request(rest_port, model_name, REQUESTS[model_name]) for _ in range(requests)]
