@@ -20,7 +20,8 @@ from tensorflow_serving.apis import (
     predict_pb2,
 )
 
-from serving.models import ModelManager, models_from_config_file
+from serving.batching import BatchingConfig
+from serving.models import LoadOptions, ModelManager, models_from_config_file
 from serving.server import ModelServer
 from tests.helpers import copy_exports, grpc_stubs, rest
 
@@ -43,6 +44,24 @@ def served(tmp_path_factory, trained_app):
     server = ModelServer(manager, grpc_port=0, rest_port=0, max_body_bytes=1 << 20).start()
     yield server, root
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def served_batched(served):
+    """The same exports behind a second server that batches every model, as TF Serving's --enable_batching
+    without per-model parameters does: the strictest case for bad input."""
+    _, root = served
+    manager = ModelManager(models_from_config_file(root / "models.config"), poll_seconds=0,
+                           options=LoadOptions(BatchingConfig()))  # fmt: skip
+    server = ModelServer(manager, grpc_port=0, rest_port=0, max_body_bytes=1 << 20).start()
+    yield server, root
+    server.stop()
+
+
+@pytest.fixture(params=["served", "served_batched"])
+def either_server(request):
+    """Each bad-input test runs against the server without batching and the one that batches everything."""
+    return request.getfixturevalue(request.param)
 
 
 PRICES = [[100.0 + np.sin(day / 3) for day in range(30)], [50.0 + day / 10 for day in range(30)]]
@@ -118,8 +137,8 @@ def test_rest_columnar_format(served):
         ("/v2/anything", {"instances": ["a"]}, None, 404, "Malformed"),
     ],
 )
-def test_rest_errors_are_clear_4xx(served, path, body, raw, status, message):
-    server, _ = served
+def test_rest_errors_are_clear_4xx(either_server, path, body, raw, status, message):
+    server, _ = either_server
     code, payload = rest(server, "POST", path, body, raw)
     assert code == status and message in payload["error"]
 
@@ -184,8 +203,8 @@ def test_grpc_metadata_and_status(served):
         ("stock_forecast", {"prices": np.ones((2,), np.float32)}, grpc.StatusCode.INVALID_ARGUMENT),
     ],
 )
-def test_grpc_errors_have_matching_status(served, model, inputs, code):
-    server, _ = served
+def test_grpc_errors_have_matching_status(either_server, model, inputs, code):
+    server, _ = either_server
     predictions, _ = grpc_stubs(server)
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
@@ -273,16 +292,16 @@ JSON_VALUES = st.recursive(
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=JSON_VALUES, model=st.sampled_from(["sentiment", "stock_forecast"]))
-def test_fuzzed_rest_bodies_never_get_5xx(served, body, model):
-    server, _ = served
+def test_fuzzed_rest_bodies_never_get_5xx(either_server, body, model):
+    server, _ = either_server
     code, payload = rest(server, "POST", f"/v1/models/{model}:predict", raw=json.dumps(body).encode())
     assert code < 500, payload
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.binary(max_size=200), model=st.sampled_from(["sentiment", "stock_forecast", "x"]))
-def test_fuzzed_grpc_requests_never_get_internal_errors(served, raw, model):
-    server, _ = served
+def test_fuzzed_grpc_requests_never_get_internal_errors(either_server, raw, model):
+    server, _ = either_server
     predictions, _ = grpc_stubs(server)
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
