@@ -24,7 +24,7 @@ MODEL_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 
 # The canonical status (gRPC's code, and TF Serving's `status` label in its metrics) of each HTTP status we answer.
 STATUS_OF_HTTP_CODE = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 405: "INVALID_ARGUMENT", 411: "INVALID_ARGUMENT",
-                       413: "RESOURCE_EXHAUSTED"}  # fmt: skip
+                       413: "RESOURCE_EXHAUSTED", 504: "DEADLINE_EXCEEDED"}  # fmt: skip
 
 
 class ServingError(Exception):

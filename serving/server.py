@@ -264,6 +264,16 @@ class RestHandler(BaseHTTPRequestHandler):
 
         self.handle_safely(work)
 
+    def within_deadline(self, function, *arguments):
+        """`function(*arguments)`, or DEADLINE_EXCEEDED (HTTP 504, as TF Serving answers) once it has run longer
+        than --rest_api_timeout_in_ms; the computation cannot be stopped and ends unseen, the server serves on."""
+        future = self.server.executor.submit(function, *arguments)
+        try:
+            return future.result(timeout=self.server.timeout_seconds)
+        except futures.TimeoutError:
+            raise ServingError(504, f"Deadline exceeded: no answer within --rest_api_timeout_in_ms "
+                               f"({1000 * self.server.timeout_seconds:.0f} ms)", status="DEADLINE_EXCEEDED") from None
+
     def do_POST(self):  # noqa: N802
         def work():
             length = self.headers.get("Content-Length")
@@ -283,7 +293,7 @@ class RestHandler(BaseHTTPRequestHandler):
                 body = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as error:
                 raise ServingError(400, f"The body is not valid UTF-8 JSON: {error}") from None
-            return predict_rest(model.resolve(version, label), body)
+            return self.within_deadline(predict_rest, model.resolve(version, label), body)
 
         started = time.perf_counter()
         self.record(started, self.handle_safely(work))
@@ -297,7 +307,9 @@ def make_rest_server(manager, host, port, max_body_bytes=16 << 20, timeout_secon
     server.metrics, server.metrics_path = metrics, metrics_path
     server.max_body_bytes = max_body_bytes
     server.verbose = verbose
-    RestHandler.timeout = timeout_seconds
+    server.timeout_seconds = timeout_seconds
+    RestHandler.timeout = timeout_seconds  # a client that stops sending its body is dropped after it too
+    server.executor = futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="rest-predict")
     return server
 
 
@@ -445,4 +457,5 @@ class ModelServer:
         self.manager.stop()
         self.rest.shutdown()
         self.rest.server_close()
+        self.rest.executor.shutdown(wait=False)
         self.grpc.stop(grace=1).wait()

@@ -21,7 +21,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving.batching import BatchingConfig
-from serving.models import LoadOptions, ModelManager, models_from_config_file
+from serving.models import LoadOptions, Model, ModelManager, models_from_config_file
 from serving.server import ModelServer
 from tests.helpers import copy_exports, grpc_stubs, rest
 
@@ -338,3 +338,18 @@ def test_reload_config_over_grpc(served):
 def test_server_still_answers_after_the_fuzzing(served):
     server, _ = served
     assert rest(server, "POST", "/v1/models/sentiment:predict", {"instances": ["Still here."]})[0] == 200
+
+
+def test_a_request_past_the_rest_timeout_gets_504_and_the_server_serves_on(served):
+    _, root = served
+    manager = ModelManager([Model("sentiment", root / "sentiment")], poll_seconds=0)
+    server = ModelServer(manager, grpc_port=0, rest_port=0, timeout_seconds=0.2).start()
+    try:
+        slow = {"instances": [f"review {index} " + "long " * 60 for index in range(20000)]}  # seconds of work
+        started = time.perf_counter()
+        status, body = rest(server, "POST", "/v1/models/sentiment:predict", slow)
+        assert status == 504 and "Deadline exceeded" in body["error"] and "200 ms" in body["error"], (status, body)
+        assert time.perf_counter() - started < 5  # answered at the deadline, not when the work ends
+        assert wait_for(lambda: rest(server, "POST", "/v1/models/sentiment:predict", {"instances": ["Fine."]})[0] == 200)
+    finally:
+        server.stop()
