@@ -96,11 +96,11 @@ def concurrent_throughput(call, clients, requests):
     return {"requests_per_s": len(seconds) / (time.perf_counter() - start), **percentiles(seconds)}
 
 
-def launch_server(model_flags, model_names, flags=(), timeout_seconds=300):
+def launch_server(model_flags, model_names, flags=(), timeout_seconds=300, ports=None):
     """`(process, REST port, gRPC port)` of `python -m serving` in its own process (`model_flags`: --model_name and
     --model_base_path, or --model_config_file), returned once every one of `model_names` says AVAILABLE (which
-    sends the models no request)."""
-    rest_port, grpc_port = free_port(), free_port()
+    sends the models no request). `ports`: `(REST, gRPC)`, by default two free ones."""
+    rest_port, grpc_port = ports or (free_port(), free_port())
     command = [sys.executable, "-m", "serving", *model_flags, "--rest_api_port", str(rest_port), "--port",
                str(grpc_port), "--file_system_poll_wait_seconds", "0", *flags]  # fmt: skip
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
