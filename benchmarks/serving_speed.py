@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from serving import client
 from serving.batching import PER_MODEL_PARAMETERS
 
 TEXTS = ["A moving, beautifully acted film.", "Dull, overlong and badly written.", "Not bad at all."]
@@ -155,13 +156,9 @@ PER_MODEL_BATCHING = ["--enable_batching", "--enable_per_model_batching_paramete
 
 
 def grpc_predict(stub, model_name, inputs, signature="serving_default"):
-    """`{output: array}` of one gRPC Predict; strings go as bytes."""
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model_name
-    request.model_spec.signature_name = signature
-    for name, value in inputs.items():
-        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
-    return {name: tf.make_ndarray(tensor) for name, tensor in stub.Predict(request, timeout=60).outputs.items()}
+    """`{output: array}` of one gRPC Predict, built and read by the serving client."""
+    request = client.grpc_request(inputs, model_name, signature=signature)
+    return client.parse_grpc_response(stub.Predict(request, timeout=60))
 
 
 def rest_predict(port, model_name, body):

@@ -10,7 +10,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import predict_pb2
 
-from serving import contracts
+from serving import client, contracts
 from serving.batching import PER_MODEL_FILENAME, PER_MODEL_PARAMETERS, Batcher, BatchingConfig, parse_parameters, unbatchable_reasons
 from serving.models import LoadOptions, Model, ModelManager, ServingError, read_signature_defs
 from serving.server import ModelServer
@@ -101,12 +101,8 @@ def mixed_requests(name, rng):
 
 
 def predict_over_grpc(stub, model, signature, inputs):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    request.model_spec.signature_name = signature
-    for name, value in inputs.items():
-        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
-    return {name: tf.make_ndarray(tensor) for name, tensor in stub.Predict(request, timeout=120).outputs.items()}
+    request = client.grpc_request(inputs, model, signature=signature)
+    return client.parse_grpc_response(stub.Predict(request, timeout=120))
 
 
 def assert_same_outputs(actual, expected, context):
