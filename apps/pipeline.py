@@ -28,7 +28,8 @@ import tensorflow as tf
 from apps import training
 from apps.config import DISTRIBUTE_CHOICES
 from apps.distributed import fit_across_workers
-from serving import formats
+from serving import batching, formats, warmup
+from serving.models import read_signature_defs
 
 SERVING_SIGNATURE = "serving_default"
 
@@ -254,7 +255,9 @@ def export(app, model, config, data):
 
     The SavedModel is written to a hidden temporary folder beside the versions (TF Serving ignores names
     that are not integers), reloaded and compared with the in-memory model, and only then renamed into
-    place, so a server watching the folder never sees a half-written or wrong version.
+    place, so a server watching the folder never sees a half-written or wrong version. TF Serving's own
+    files go in with it: `batching_params.pbtxt` where every signature batches safely, and the warmup
+    requests (the example inputs) that it runs before serving the version.
     """
     base_dir = pathlib.Path(config.export_dir) / app.name
     base_dir.mkdir(parents=True, exist_ok=True)
@@ -262,7 +265,11 @@ def export(app, model, config, data):
     temporary = base_dir / f".tmp-{uuid.uuid4().hex}"
     try:
         archive.write_out(str(temporary), verbose=False)
-        check_export(str(temporary), endpoints[SERVING_SIGNATURE][0], app.example_inputs(config, data))
+        examples = app.example_inputs(config, data)
+        check_export(str(temporary), endpoints[SERVING_SIGNATURE][0], examples)
+        signature_defs = read_signature_defs(temporary)
+        unbatchable = batching.write_parameters_if_batchable(temporary, signature_defs)
+        warmup.write_warmup_requests(temporary, app.name, examples, signature_defs, SERVING_SIGNATURE)
         while True:
             version = (version_numbers(base_dir) or [0])[-1] + 1
             try:
@@ -273,7 +280,8 @@ def export(app, model, config, data):
                     raise
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
-    print(f"Exported {base_dir / str(version)}")
+    print(f"Exported {base_dir / str(version)}" + (f"; not batched by TF Serving: {unbatchable[0]}" if unbatchable else
+                                                     f"; with {batching.PER_MODEL_FILENAME}"))
     return base_dir / str(version)
 
 

@@ -734,6 +734,8 @@ def add_listen_arguments(parser):
     parser.add_argument("--threshold", type=float, default=0.7, help="lowest keyword probability reported")
     parser.add_argument("--hop-ms", type=int, default=200, dest="hop_ms",
                         help="a new 1 s window starts every hop (a multiple of 100 ms)")  # fmt: skip
+    parser.add_argument("--server", help="HOST:PORT of a model server's gRPC port: stream through its speech_keywords "
+                                         "model instead of the local export")  # fmt: skip
 
 
 def stream_windows(stream_signature, audio, hop_ms=200):
@@ -789,16 +791,44 @@ def detect(stream_signature, audio, labels, threshold=0.7, hop_ms=200):
     return detections
 
 
+def served_signatures(address):
+    """The `stream` and `labels` signatures of the speech_keywords model of the server at `address` (HOST:PORT,
+    gRPC), as callables that answer as a loaded export's signatures do."""
+    from serving import client
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--server is HOST:PORT of a gRPC port, e.g. 127.0.0.1:8500. Received: {address!r}")
+    return {name: client.remote_signature(SpeechKeywordsApp.name, name, host, int(port)) for name in ("stream", "labels")}
+
+
 def listen(config, arguments):
+    if getattr(arguments, "server", None):
+        return listen_to_server(arguments)
     version_dir = pipeline.latest_version(SpeechKeywordsApp(), config, arguments.version)
     signatures = tf.saved_model.load(str(version_dir)).signatures
+    return listen_with(signatures, arguments, f"export {version_dir}")
+
+
+def listen_to_server(arguments):
+    """`listen` through a model server: every `stream` call is a gRPC request, its state carried by the client."""
+    from serving import client
+
+    try:
+        return listen_with(served_signatures(arguments.server), arguments, f"served at {arguments.server}")
+    except client.ServingError as error:
+        raise ValueError(f"The server could not stream. Received: {error}") from None
+
+
+def listen_with(signatures, arguments, source):
+    """Prints and returns the keywords of `arguments.file` found through `signatures` (`stream` and `labels`)."""
     if "stream" not in signatures:
-        raise ValueError(f"The export {version_dir} has no `stream` signature (a bidirectional model cannot "
+        raise ValueError(f"The model ({source}) has no `stream` signature (a bidirectional model cannot "
                          f"stream). Received signatures: {sorted(signatures)}")  # fmt: skip
     audio = read_wav(arguments.file)
     labels = labels_of(signatures)
     detections = detect(signatures["stream"], audio, labels, arguments.threshold, arguments.hop_ms)
-    print(f"{arguments.file}: {len(audio) / SAMPLE_RATE:.1f} s, {len(detections)} keyword(s), export {version_dir}")
+    print(f"{arguments.file}: {len(audio) / SAMPLE_RATE:.1f} s, {len(detections)} keyword(s), {source}")
     for seconds, label, probability in detections:
         print(f"  {seconds:7.2f} s  {label:<8} p={probability:.2f}")
     return detections

@@ -6,20 +6,20 @@
 
 import argparse
 import os
-import pathlib
-import re
 import signal
 import threading
 
-from serving.batching import Batcher
-from serving.models import Model, ModelManager, models_from_config_file
+from serving.batching import BatchingConfig
+from serving.models import LoadOptions, Model, ModelManager, models_from_config_file
+from serving.monitoring import metrics_path_from_file
 from serving.server import ModelServer
 
 
-def batcher_from_file(path):
-    """A `Batcher` from TF Serving's batching parameters text proto (max_batch_size, batch_timeout_micros)."""
-    values = dict(re.findall(r"(\w+)\s*\{\s*value:\s*(\d+)\s*\}", pathlib.Path(path).read_text()))
-    return Batcher(int(values.get("max_batch_size", 32)), int(values.get("batch_timeout_micros", 2000)) / 1e6)
+def boolean(text):
+    """A flag value as tensorflow_model_server reads it: true or false."""
+    if text.lower() not in ("true", "false", "1", "0"):
+        raise argparse.ArgumentTypeError(f"expected true or false. Received: {text!r}")
+    return text.lower() in ("true", "1")
 
 
 def parse_arguments(argv=None):
@@ -35,7 +35,14 @@ def parse_arguments(argv=None):
     parser.add_argument("--rest_api_timeout_in_ms", type=int, default=30000)
     parser.add_argument("--max_body_bytes", type=int, default=16 << 20, help="largest accepted request")
     parser.add_argument("--enable_batching", action="store_true", help="batch concurrent requests server-side")
-    parser.add_argument("--batching_parameters_file", help="TF Serving's batching parameters (default: 32 rows, 2 ms)")
+    parser.add_argument("--batching_parameters_file",
+                        help="TF Serving's batching parameters for every model (default: TF Serving's, 1000 rows, no wait)")
+    parser.add_argument("--enable_per_model_batching_parameters", action="store_true",
+                        help="batch only the versions whose folder holds batching_params.pbtxt, with its parameters")
+    parser.add_argument("--enable_model_warmup", type=boolean, default=True,
+                        help="replay each version's assets.extra/tf_serving_warmup_requests before serving it (default true)")
+    parser.add_argument("--monitoring_config_file",
+                        help="a MonitoringConfig text proto; with prometheus_config enabled, REST serves metrics at its path")
     parser.add_argument("--verbose", action="store_true", help="log every REST request")
     arguments = parser.parse_args(argv)
     if bool(arguments.model_config_file) == bool(arguments.model_name):
@@ -51,10 +58,10 @@ def main(argv=None):
         models = models_from_config_file(arguments.model_config_file)
     else:
         models = [Model(arguments.model_name, os.path.abspath(arguments.model_base_path))]
-    manager = ModelManager(models, poll_seconds=arguments.file_system_poll_wait_seconds)
-    batcher = None
+    batching = None
     if arguments.enable_batching:
-        batcher = batcher_from_file(arguments.batching_parameters_file) if arguments.batching_parameters_file else Batcher()
+        batching = BatchingConfig.from_flags(arguments.batching_parameters_file, arguments.enable_per_model_batching_parameters)
+    manager = ModelManager(models, poll_seconds=arguments.file_system_poll_wait_seconds, options=LoadOptions(batching, arguments.enable_model_warmup))
     server = ModelServer(
         manager,
         host=arguments.host,
@@ -63,10 +70,11 @@ def main(argv=None):
         max_body_bytes=arguments.max_body_bytes,
         timeout_seconds=arguments.rest_api_timeout_in_ms / 1000,
         verbose=arguments.verbose,
-        batcher=batcher,
+        metrics_path=metrics_path_from_file(arguments.monitoring_config_file) if arguments.monitoring_config_file else None,
     ).start()
     for model in manager.models.values():
-        print(f"{model.name}: {model.statuses()} from {model.base_path}", flush=True)
+        batched = {number: version.batcher is not None for number, version in model.available().items()}
+        print(f"{model.name}: {model.statuses()} from {model.base_path}; batched: {batched}", flush=True)
     print(f"Serving gRPC on {arguments.host}:{server.grpc_port}, REST on {arguments.host}:{server.rest_port}", flush=True)
     stopped = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):

@@ -161,6 +161,27 @@ def send_grpc(host, port, request, timeout=TIMEOUT_SECONDS):
             raise ServingError(f"gRPC {error.code().name} from {host}:{port}: {error.details()}") from None
 
 
+def remote_signature(model_name, signature, host="127.0.0.1", port=GRPC_PORT, timeout=TIMEOUT_SECONDS):
+    """A signature of a served model as a local callable, over gRPC: keyword tensors in, `{output: tf.Tensor}` out,
+    as a loaded SavedModel's signature answers. Code written for the export runs against the server unchanged
+    (the speech app's `listen --server` carries its `stream` state across calls this way)."""
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(f"{host}:{port}"))
+
+    def call(**inputs):
+        request = grpc_request({name: np.asarray(value) for name, value in inputs.items()}, model_name, signature=signature)
+        try:
+            response = stub.Predict(request, timeout=timeout)
+        except grpc.RpcError as error:
+            raise ServingError(f"gRPC {error.code().name} from {host}:{port}: {error.details()}") from None
+        return {name: tf.constant(array) for name, array in parse_grpc_response(response).items()}
+
+    return call
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ reported in its status while the versions already loaded keep serving. A request
 reference to the version it runs on, so a swap never breaks a request in flight.
 """
 
+import dataclasses
 import pathlib
 import re
 import threading
@@ -16,16 +17,45 @@ from google.protobuf import json_format, text_format
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving import warmup
+
 MODEL_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 
 
-class ServingError(Exception):
-    """An error a client caused or asked about; `code` is the HTTP status (400, 404, 413)."""
+# The canonical status (gRPC's code, and TF Serving's `status` label in its metrics) of each HTTP status we answer.
+STATUS_OF_HTTP_CODE = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 405: "INVALID_ARGUMENT", 411: "INVALID_ARGUMENT",
+                       413: "RESOURCE_EXHAUSTED", 504: "DEADLINE_EXCEEDED"}  # fmt: skip
 
-    def __init__(self, code, message):
+
+class ServingError(Exception):
+    """An error a client caused or asked about; `code` is the HTTP status (400, 404, 413), `status` the canonical
+    one that gRPC answers (by default the HTTP status's, e.g. FAILED_PRECONDITION where TF Serving says so)."""
+
+    def __init__(self, code, message, status=None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.status = status or STATUS_OF_HTTP_CODE.get(code, "INVALID_ARGUMENT")
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadOptions:
+    """How every version is loaded, from the server's flags, as TF Serving would load it.
+
+    Args:
+        batching: a `serving.batching.BatchingConfig` (which versions are batched, and how), or None: none.
+        warmup: replay the version's warmup requests before it becomes AVAILABLE (`--enable_model_warmup`).
+    """
+
+    batching: object = None
+    warmup: bool = True
+
+
+def read_signature_defs(path):
+    """`{name: SignatureDef}` of the SavedModel in folder `path`, as TF Serving reads them from saved_model.pb."""
+    saved_model = saved_model_pb2.SavedModel()
+    saved_model.ParseFromString((pathlib.Path(path) / "saved_model.pb").read_bytes())
+    return dict(saved_model.meta_graphs[0].signature_def)
 
 
 class Version:
@@ -39,17 +69,39 @@ class Version:
         self.signatures = {}
         self.signature_defs = {}
         self.loaded = None
+        self.batcher = None
 
-    def load(self):
+    def load(self, options=LoadOptions()):
+        """Loads the SavedModel and, where `options.batching` says TF Serving would batch this version, its
+        `batcher`; then runs its warmup requests (serving/warmup.py), whose failure fails the load, as in TF
+        Serving."""
         try:
             self.loaded = tf.saved_model.load(str(self.path))
             self.signatures = dict(self.loaded.signatures)
-            saved_model = saved_model_pb2.SavedModel()
-            saved_model.ParseFromString((self.path / "saved_model.pb").read_bytes())
-            self.signature_defs = dict(saved_model.meta_graphs[0].signature_def)
+            self.signature_defs = read_signature_defs(self.path)
+            self.batcher = options.batching.batcher_for(self.path) if options.batching is not None else None
+            if options.warmup:
+                self.warm_up()
             self.state = "AVAILABLE"
         except Exception as error:  # noqa: BLE001 -- any failure is reported in the status, never raised
             self.state, self.error, self.loaded = "END", f"{type(error).__name__}: {error}", None
+
+    def warm_up(self):
+        """Runs each request of the version's warmup file, as TF Serving does before serving it."""
+        for request in warmup.read_warmup_requests(self.path):
+            signature_name = request.model_spec.signature_name or "serving_default"
+            if signature_name not in self.signatures:
+                raise ValueError(f"A warmup request names a signature the version lacks. Received: {signature_name!r}; "
+                                 f"available: {sorted(self.signatures)}")  # fmt: skip
+            self.run(signature_name, {name: tf.constant(tf.make_ndarray(proto)) for name, proto in request.inputs.items()})
+
+    def run(self, signature_name, tensors):
+        """`{name: np.ndarray}` of one signature on checked input tensors, through the batcher if this version
+        has one, as TF Serving's session runs it."""
+        function = self.signatures[signature_name]
+        if self.batcher is not None:
+            return self.batcher.run(signature_name, function, tensors)
+        return {name: value.numpy() for name, value in function(**tensors).items()}
 
     def status(self):
         ok = not self.error
@@ -82,12 +134,12 @@ class Model:
             return [number for number in found if number in self.specific]
         return found[-1:]
 
-    def refresh(self):
+    def refresh(self, options=LoadOptions()):
         wanted = self.wanted_versions()
         for number in wanted:
             if number not in self.versions:  # a version that failed stays reported, not retried
                 version = Version(number, self.base_path / str(number))
-                version.load()
+                version.load(options)
                 with self.lock:
                     self.versions[number] = version
         keep = set(wanted)
@@ -174,15 +226,19 @@ def signature_def_map_json(version):
 
 
 class ModelManager:
-    def __init__(self, models, poll_seconds=1.0):
+    """The served models, their versions kept up to date every `poll_seconds` and loaded with `options`
+    (`LoadOptions`: batching)."""
+
+    def __init__(self, models, poll_seconds=1.0, options=LoadOptions()):
         self.models = {model.name: model for model in models}
         self.poll_seconds = poll_seconds
+        self.options = options
         self.stopping = threading.Event()
         self.thread = None
 
     def refresh(self):
         for model in list(self.models.values()):
-            model.refresh()
+            model.refresh(self.options)
 
     def start(self):
         self.refresh()
@@ -200,7 +256,7 @@ class ModelManager:
     def replace_models(self, models):
         """HandleReloadConfigRequest: serve exactly these models from now on."""
         for model in models:
-            model.refresh()
+            model.refresh(self.options)
         self.models = {model.name: model for model in models}
 
     def model(self, name):

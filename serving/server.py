@@ -9,13 +9,15 @@ gRPC: tensorflow.serving.PredictionService (Predict, GetModelMetadata; Classify 
 INVALID_ARGUMENT) and tensorflow.serving.ModelService (GetModelStatus, HandleReloadConfigRequest).
 
 Bad input never crashes the server and never gets a 5xx: it gets a 4xx with {"error": "..."} over REST
-and the matching status code over gRPC.
+and the matching status code over gRPC. With a metrics path (--monitoring_config_file), REST also answers
+GET <path> with TF Serving's request metrics in Prometheus' format (serving/monitoring.py).
 """
 
 import base64
 import json
 import re
 import threading
+import time
 from concurrent import futures
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +35,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving.models import ServingError, models_from_config, signature_def_map_json
+from serving.monitoring import ServingMetrics
 
 DEFAULT_SIGNATURE = "serving_default"
 ROUTE = re.compile(
@@ -40,7 +43,6 @@ ROUTE = re.compile(
     r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
     r"(?P<action>/metadata|:predict|:classify|:regress)?$"
 )
-GRPC_CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND, 413: grpc.StatusCode.RESOURCE_EXHAUSTED}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -96,22 +98,19 @@ def model_error_message(message):
     return " ".join(useful) or message
 
 
-def run_signature(version, signature_name, inputs, batcher=None):
+def run_signature(version, signature_name, inputs):
     """Outputs `{name: np.ndarray}` of one signature of one loaded version, batched with concurrent
-    requests when a `batcher` is given."""
+    requests when the version has a batcher (TF Serving's rules decide which do: serving/batching.py)."""
     signature_name = signature_name or DEFAULT_SIGNATURE
     if signature_name not in version.signatures:
         raise ServingError(400, f"Serving signature name: {signature_name!r} not found in signature def. "
                            f"Available: {sorted(version.signatures)}")
-    function = version.signatures[signature_name]
-    specs = function.structured_input_signature[1]
+    specs = version.signatures[signature_name].structured_input_signature[1]
     if sorted(inputs) != sorted(specs):
         raise ServingError(400, f"Signature {signature_name!r} takes inputs {sorted(specs)}. Received: {sorted(inputs)}")
     tensors = {name: input_tensor(name, value, specs[name]) for name, value in inputs.items()}
     try:
-        if batcher is not None and all(spec.shape.rank for spec in specs.values()):
-            return batcher.run((id(version), signature_name), function, tensors)
-        return {name: value.numpy() for name, value in function(**tensors).items()}
+        return version.run(signature_name, tensors)
     except tf.errors.InvalidArgumentError as error:
         raise ServingError(400, model_error_message(error.message)) from None
 
@@ -136,7 +135,7 @@ def json_value(name, array):
     return array.tolist()
 
 
-def predict_rest(version, body, batcher=None):
+def predict_rest(version, body):
     if not isinstance(body, dict):
         raise ServingError(400, f"The request body must be a JSON object. Received: {type(body).__name__}")
     signature_name = body.get("signature_name", DEFAULT_SIGNATURE)
@@ -160,7 +159,7 @@ def predict_rest(version, body, batcher=None):
             inputs = {names[0]: instances}
         else:
             raise ServingError(400, f"With several inputs {names}, each instance must be an object naming them")
-        outputs = run_signature(version, signature_name, inputs, batcher)
+        outputs = run_signature(version, signature_name, inputs)
         batch = {len(value) for value in outputs.values()}
         if len(batch) != 1:
             raise ServingError(400, "The outputs differ in batch size: use the columnar format (\"inputs\")")
@@ -174,7 +173,7 @@ def predict_rest(version, body, batcher=None):
         if len(names) != 1:
             raise ServingError(400, f'"inputs" must be an object with the inputs {names}')
         columns = {names[0]: columns}
-    outputs = run_signature(version, signature_name, columns, batcher)
+    outputs = run_signature(version, signature_name, columns)
     if len(outputs) == 1:
         ((name, value),) = outputs.items()
         return {"outputs": json_value(name, value)}
@@ -204,10 +203,10 @@ class RestHandler(BaseHTTPRequestHandler):
         if self.server.verbose:
             super().log_message(format, *arguments)
 
-    def reply(self, status, payload):
-        data = json.dumps(payload).encode("utf-8")
+    def reply(self, status, payload, content_type="application/json"):
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -220,12 +219,23 @@ class RestHandler(BaseHTTPRequestHandler):
         return model, parse_version(match["version"]), match["label"], match["action"]
 
     def handle_safely(self, work):
+        """Replies with `work()`'s answer or its error; returns the canonical status, for the metrics."""
         try:
             self.reply(HTTPStatus.OK, work())
+            return "OK"
         except ServingError as error:
             self.reply(error.code, {"error": error.message})
+            return error.status
         except Exception as error:  # noqa: BLE001 -- a bug of ours must not take the server down
             self.reply(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"Internal error: {type(error).__name__}: {error}"})
+            return "INTERNAL"
+
+    def record(self, started, status):
+        """Counts a predict request to a served model, as TF Serving's metrics do."""
+        match = ROUTE.match(self.path.split("?")[0])
+        if self.server.metrics is not None and match and match["action"] == ":predict":
+            if match["name"] in self.server.manager.models:
+                self.server.metrics.record(match["name"], status, time.perf_counter() - started, "REST")
 
     def discard(self, length, most=64 << 20):
         """Reads and drops an oversized body (up to `most` bytes), so the client reads our 413."""
@@ -237,6 +247,11 @@ class RestHandler(BaseHTTPRequestHandler):
             remaining -= len(chunk)
 
     def do_GET(self):  # noqa: N802 -- http.server's naming
+        if self.server.metrics is not None and self.path.split("?")[0] == self.server.metrics_path:
+            content_type, page = self.server.metrics.exposition()
+            self.reply(HTTPStatus.OK, page, content_type)
+            return
+
         def work():
             model, version, label, action = self.route()
             if action == "/metadata":
@@ -248,6 +263,16 @@ class RestHandler(BaseHTTPRequestHandler):
             return {"model_version_status": model.statuses(version)}
 
         self.handle_safely(work)
+
+    def within_deadline(self, function, *arguments):
+        """`function(*arguments)`, or DEADLINE_EXCEEDED (HTTP 504, as TF Serving answers) once it has run longer
+        than --rest_api_timeout_in_ms; the computation cannot be stopped and ends unseen, the server serves on."""
+        future = self.server.executor.submit(function, *arguments)
+        try:
+            return future.result(timeout=self.server.timeout_seconds)
+        except futures.TimeoutError:
+            raise ServingError(504, f"Deadline exceeded: no answer within --rest_api_timeout_in_ms "
+                               f"({1000 * self.server.timeout_seconds:.0f} ms)", status="DEADLINE_EXCEEDED") from None
 
     def do_POST(self):  # noqa: N802
         def work():
@@ -268,19 +293,23 @@ class RestHandler(BaseHTTPRequestHandler):
                 body = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as error:
                 raise ServingError(400, f"The body is not valid UTF-8 JSON: {error}") from None
-            return predict_rest(model.resolve(version, label), body, self.server.batcher)
+            return self.within_deadline(predict_rest, model.resolve(version, label), body)
 
-        self.handle_safely(work)
+        started = time.perf_counter()
+        self.record(started, self.handle_safely(work))
 
 
-def make_rest_server(manager, host, port, max_body_bytes=16 << 20, timeout_seconds=30.0, verbose=False, batcher=None):
+def make_rest_server(manager, host, port, max_body_bytes=16 << 20, timeout_seconds=30.0, verbose=False, metrics=None,
+                     metrics_path=None):  # fmt: skip
     server = ThreadingHTTPServer((host, port), RestHandler)
     server.daemon_threads = True
     server.manager = manager
-    server.batcher = batcher
+    server.metrics, server.metrics_path = metrics, metrics_path
     server.max_body_bytes = max_body_bytes
     server.verbose = verbose
-    RestHandler.timeout = timeout_seconds
+    server.timeout_seconds = timeout_seconds
+    RestHandler.timeout = timeout_seconds  # a client that stops sending its body is dropped after it too
+    server.executor = futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="rest-predict")
     return server
 
 
@@ -290,7 +319,7 @@ def make_rest_server(manager, host, port, max_body_bytes=16 << 20, timeout_secon
 
 
 def grpc_abort(context, error):
-    context.abort(GRPC_CODES.get(error.code, grpc.StatusCode.INVALID_ARGUMENT), error.message)
+    context.abort(grpc.StatusCode[error.status], error.message)
 
 
 def resolve_spec(manager, model_spec):
@@ -302,31 +331,42 @@ def resolve_spec(manager, model_spec):
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, manager, batcher=None):
+    def __init__(self, manager, metrics=None):
         self.manager = manager
-        self.batcher = batcher
+        self.metrics = metrics
 
     def Predict(self, request, context):  # noqa: N802 -- gRPC's naming
+        started, status = time.perf_counter(), "INTERNAL"
         try:
-            model, version = resolve_spec(self.manager, request.model_spec)
-            try:
-                inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
-            except Exception as error:  # noqa: BLE001 -- a malformed TensorProto
-                raise ServingError(400, f"Malformed input tensor: {error}") from None
-            outputs = run_signature(version, request.model_spec.signature_name, inputs, self.batcher)
-            wanted = list(request.output_filter) or list(outputs)
-            unknown = [name for name in wanted if name not in outputs]
-            if unknown:
-                raise ServingError(400, f"output_filter names unknown outputs {unknown}; outputs: {sorted(outputs)}")
-            response = predict_pb2.PredictResponse()
-            response.model_spec.name = model.name
-            response.model_spec.version.value = version.number
-            response.model_spec.signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-            for name in wanted:
-                response.outputs[name].CopyFrom(tf.make_tensor_proto(outputs[name]))
+            response = self.predict(request)
+            status = "OK"
             return response
         except ServingError as error:
+            status = error.status
             grpc_abort(context, error)
+        finally:
+            if self.metrics is not None and request.model_spec.name in self.manager.models:
+                self.metrics.record(request.model_spec.name, status, time.perf_counter() - started, "GRPC")
+
+    def predict(self, request):
+        """The PredictResponse of `request`; a client's error raises `ServingError`."""
+        model, version = resolve_spec(self.manager, request.model_spec)
+        try:
+            inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+        except Exception as error:  # noqa: BLE001 -- a malformed TensorProto
+            raise ServingError(400, f"Malformed input tensor: {error}") from None
+        outputs = run_signature(version, request.model_spec.signature_name, inputs)
+        wanted = list(request.output_filter) or list(outputs)
+        unknown = [name for name in wanted if name not in outputs]
+        if unknown:
+            raise ServingError(400, f"output_filter names unknown outputs {unknown}; outputs: {sorted(outputs)}")
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = model.name
+        response.model_spec.version.value = version.number
+        response.model_spec.signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        for name in wanted:
+            response.outputs[name].CopyFrom(tf.make_tensor_proto(outputs[name]))
+        return response
 
     def GetModelMetadata(self, request, context):  # noqa: N802
         try:
@@ -382,10 +422,10 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return model_management_pb2.ReloadConfigResponse()
 
 
-def make_grpc_server(manager, host, port, max_message_bytes=16 << 20, workers=8, batcher=None):
+def make_grpc_server(manager, host, port, max_message_bytes=16 << 20, workers=8, metrics=None):
     options = [("grpc.max_receive_message_length", max_message_bytes), ("grpc.max_send_message_length", max_message_bytes)]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=options)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager, batcher), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager, metrics), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if not bound:
@@ -394,13 +434,16 @@ def make_grpc_server(manager, host, port, max_message_bytes=16 << 20, workers=8,
 
 
 class ModelServer:
-    """Both servers over one model manager; `start()` returns once they listen, `stop()` ends them."""
+    """Both servers over one model manager; `start()` returns once they listen, `stop()` ends them. With a
+    `metrics_path`, predict requests are counted and timed, and REST serves them there (`metrics`)."""
 
     def __init__(self, manager, host="127.0.0.1", grpc_port=8500, rest_port=8501, max_body_bytes=16 << 20,
-                 timeout_seconds=30.0, verbose=False, batcher=None):
+                 timeout_seconds=30.0, verbose=False, metrics_path=None):
         self.manager = manager
-        self.rest = make_rest_server(manager, host, rest_port, max_body_bytes, timeout_seconds, verbose, batcher)
-        self.grpc, self.grpc_port = make_grpc_server(manager, host, grpc_port, max_body_bytes, batcher=batcher)
+        self.metrics = ServingMetrics() if metrics_path else None
+        self.rest = make_rest_server(manager, host, rest_port, max_body_bytes, timeout_seconds, verbose, self.metrics,
+                                     metrics_path)  # fmt: skip
+        self.grpc, self.grpc_port = make_grpc_server(manager, host, grpc_port, max_body_bytes, metrics=self.metrics)
         self.rest_port = self.rest.server_address[1]
         self.thread = threading.Thread(target=self.rest.serve_forever, daemon=True, name="rest")
 
@@ -414,4 +457,5 @@ class ModelServer:
         self.manager.stop()
         self.rest.shutdown()
         self.rest.server_close()
+        self.rest.executor.shutdown(wait=False)
         self.grpc.stop(grace=1).wait()

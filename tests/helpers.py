@@ -1,7 +1,10 @@
-"""What several test modules share: the apps' output folders and runs in fresh Python processes."""
+"""What several test modules share: the apps' output folders, runs in fresh Python processes, and requests to a
+local model server."""
 
+import http.client
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -51,3 +54,34 @@ def run_without_our_code(script, cwd):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def rest(server, method, path, body=None, raw=None):
+    """`(HTTP status, decoded JSON)` of one request to a `serving.server.ModelServer`'s REST port."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=30)
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    payload = json.loads(response.read().decode())
+    connection.close()
+    return response.status, payload
+
+
+def grpc_stubs(server):
+    """`(PredictionService stub, ModelService stub)` on a `serving.server.ModelServer`'s gRPC port."""
+    import grpc
+    from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+    return prediction_service_pb2_grpc.PredictionServiceStub(channel), model_service_pb2_grpc.ModelServiceStub(channel)
+
+
+def copy_exports(trained_app, names, root):
+    """`{name: base path}`: version 1 of each app's quick export (the `trained_app` fixture's) copied to
+    `root/<name>/1`, so that a test may add and remove versions without touching the shared training."""
+    bases = {}
+    for name in names:
+        _, trained_path, _ = trained_app(name)
+        shutil.copytree(trained_path / "saved_models" / name / "1", root / name / "1")
+        bases[name] = root / name
+    return bases

@@ -3,52 +3,21 @@ app's export has exactly the serving contract of serving/contracts.py."""
 
 import importlib.util
 import os
+import re
 
 import pytest
 import tensorflow as tf
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
+from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from apps.registry import load_app
-from serving import contracts
+from serving import batching, contracts, monitoring
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS_CONFIG = os.path.join(ROOT, "saved_models", "models.config")
 BATCHING_PARAMETERS = os.path.join(ROOT, "saved_models", "batching_parameters.txt")
-
-
-def batching_parameters_class():
-    """`tensorflow.serving.BatchingParameters`. The pip package tensorflow-serving-api does not ship
-    session_bundle_config_pb2, so without it the message is rebuilt with the server's field names and
-    numbers (tensorflow_serving/servables/tensorflow/session_bundle_config.proto); unknown or misspelled
-    fields then fail to parse, as they would in the server."""
-    try:
-        from tensorflow_serving.servables.tensorflow import session_bundle_config_pb2
-
-        return session_bundle_config_pb2.BatchingParameters
-    except ImportError:
-        pass
-    pool = descriptor_pool.DescriptorPool()
-    pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
-    file = descriptor_pb2.FileDescriptorProto(
-        name="session_bundle_config_batching.proto", package="tensorflow.serving", syntax="proto3",
-        dependency=["google/protobuf/wrappers.proto"],
-    )  # fmt: skip
-    message = file.message_type.add(name="BatchingParameters")
-    Field = descriptor_pb2.FieldDescriptorProto
-    for name, number, wrapper in (
-        ("max_batch_size", 1, "Int64Value"),
-        ("batch_timeout_micros", 2, "Int64Value"),
-        ("max_enqueued_batches", 3, "Int64Value"),
-        ("num_batch_threads", 4, "Int64Value"),
-        ("thread_pool_name", 5, "StringValue"),
-    ):
-        message.field.add(name=name, number=number, type=Field.TYPE_MESSAGE, label=Field.LABEL_OPTIONAL,
-                          type_name=f".google.protobuf.{wrapper}")
-    message.field.add(name="allowed_batch_sizes", number=6, type=Field.TYPE_INT64, label=Field.LABEL_REPEATED)
-    message.field.add(name="pad_variable_length_inputs", number=7, type=Field.TYPE_BOOL, label=Field.LABEL_OPTIONAL)
-    pool.Add(file)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
+MONITORING_CONFIG = os.path.join(ROOT, "saved_models", "monitoring.config")
+DOCKER_COMPOSE = os.path.join(ROOT, "docker-compose.yml")
 
 
 def served_models():
@@ -71,12 +40,49 @@ def test_models_config_lists_every_contract_app_under_models():
 
 
 def test_batching_parameters_parse_and_are_sane():
+    """The server-wide file sets the batch threads that every batched model shares; the queue parameters come
+    from each batchable export's own batching_params.pbtxt (--enable_per_model_batching_parameters)."""
     with open(BATCHING_PARAMETERS) as file:
-        parameters = text_format.Parse(file.read(), batching_parameters_class()())
-    for name in ("max_batch_size", "batch_timeout_micros", "num_batch_threads", "max_enqueued_batches"):
-        assert parameters.HasField(name), f"{name} is not set"
-        assert getattr(parameters, name).value > 0, name
-    assert not parameters.pad_variable_length_inputs, "padding would change stock_forecast's last price"
+        common = batching.parse_parameters(file.read(), BATCHING_PARAMETERS)
+    assert common.num_batch_threads.value > 0
+    per_model = batching.parse_parameters(batching.PER_MODEL_PARAMETERS)
+    for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches"):
+        assert per_model.HasField(name), f"{name} is not set"
+        assert getattr(per_model, name).value > 0, name
+    assert not per_model.pad_variable_length_inputs, "padding would hide a request of the wrong width"
+    with pytest.raises(ValueError, match="max_batch_sise"):
+        batching.parse_parameters("max_batch_sise { value: 8 }")  # TF Serving would refuse to load the model
+
+
+def test_monitoring_config_serves_prometheus_at_tf_servings_path(tmp_path):
+    assert monitoring.metrics_path_from_file(MONITORING_CONFIG) == monitoring.METRICS_PATH
+    misspelled = tmp_path / "monitoring.config"
+    misspelled.write_text("prometheus_config { enabled: true }")
+    with pytest.raises(ValueError, match="enabled"):
+        monitoring.metrics_path_from_file(misspelled)
+
+
+def test_docker_compose_flags_name_the_files_in_saved_models():
+    """Every `--*_file=/models/<file>` of the server's command is a file of saved_models/ (mounted at /models),
+    and the flags that decide batching and monitoring are there."""
+    with open(DOCKER_COMPOSE) as file:
+        flags = re.findall(r"^\s*- (--[a-z_]+)(?:=(\S+))?", file.read(), flags=re.MULTILINE)
+    values = dict(flags)
+    for flag in ("--model_config_file", "--batching_parameters_file", "--monitoring_config_file"):
+        assert values[flag].startswith("/models/"), (flag, values.get(flag))
+        assert os.path.isfile(os.path.join(ROOT, "saved_models", values[flag][len("/models/"):])), flag
+    assert values["--enable_batching"] == "true" and values["--enable_per_model_batching_parameters"] == "true"
+
+
+def test_the_serving_image_is_the_tensorflow_that_exports():
+    """The rule: serve with a TF Serving at least as new as the TensorFlow that exported (an older server may not
+    know an op or attribute of the export). The image tag is pinned to requirements.txt's tensorflow."""
+    with open(os.path.join(ROOT, "requirements.txt")) as file:
+        (tensorflow_version,) = re.findall(r"^tensorflow==(\S+)", file.read(), flags=re.MULTILINE)
+    with open(DOCKER_COMPOSE) as file:
+        images = re.findall(r"^\s*image:\s*(\S+)", file.read(), flags=re.MULTILINE)
+    assert images == [f"tensorflow/serving:{tensorflow_version}"], (images, tensorflow_version)
+    assert tf.__version__ == tensorflow_version, "the exports here come from requirements.txt's tensorflow"
 
 
 @pytest.mark.parametrize("name", [model.name for model in served_models()])

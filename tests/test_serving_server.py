@@ -3,7 +3,6 @@ changes while clients run, concurrent load and fuzzed requests. Every loop is bo
 
 import base64
 import concurrent.futures
-import http.client
 import json
 import shutil
 import threading
@@ -18,13 +17,13 @@ from hypothesis import strategies as st
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
-    model_service_pb2_grpc,
     predict_pb2,
-    prediction_service_pb2_grpc,
 )
 
-from serving.models import ModelManager, models_from_config_file
+from serving.batching import BatchingConfig
+from serving.models import LoadOptions, Model, ModelManager, models_from_config_file
 from serving.server import ModelServer
+from tests.helpers import copy_exports, grpc_stubs, rest
 
 CONFIG = """model_config_list {{
   config {{ name: "sentiment" base_path: "{sentiment}" model_platform: "tensorflow"
@@ -38,9 +37,7 @@ CONFIG = """model_config_list {{
 def served(tmp_path_factory, trained_app):
     """Both apps' quick exports, copied into a fresh models folder and served on free ports."""
     root = tmp_path_factory.mktemp("served")
-    for name in ("sentiment", "stock_forecast"):
-        _, trained_path, _ = trained_app(name)
-        shutil.copytree(trained_path / "saved_models" / name / "1", root / name / "1")
+    copy_exports(trained_app, ("sentiment", "stock_forecast"), root)
     config = root / "models.config"
     config.write_text(CONFIG.format(sentiment=root / "sentiment", stock=root / "stock_forecast"))
     manager = ModelManager(models_from_config_file(config), poll_seconds=0.2)
@@ -49,19 +46,22 @@ def served(tmp_path_factory, trained_app):
     server.stop()
 
 
-def rest(server, method, path, body=None, raw=None):
-    connection = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=30)
-    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
-    response = connection.getresponse()
-    payload = json.loads(response.read().decode())
-    connection.close()
-    return response.status, payload
+@pytest.fixture(scope="module")
+def served_batched(served):
+    """The same exports behind a second server that batches every model, as TF Serving's --enable_batching
+    without per-model parameters does: the strictest case for bad input."""
+    _, root = served
+    manager = ModelManager(models_from_config_file(root / "models.config"), poll_seconds=0,
+                           options=LoadOptions(BatchingConfig()))  # fmt: skip
+    server = ModelServer(manager, grpc_port=0, rest_port=0, max_body_bytes=1 << 20).start()
+    yield server, root
+    server.stop()
 
 
-def grpc_stubs(server):
-    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
-    return prediction_service_pb2_grpc.PredictionServiceStub(channel), model_service_pb2_grpc.ModelServiceStub(channel)
+@pytest.fixture(params=["served", "served_batched"])
+def either_server(request):
+    """Each bad-input test runs against the server without batching and the one that batches everything."""
+    return request.getfixturevalue(request.param)
 
 
 PRICES = [[100.0 + np.sin(day / 3) for day in range(30)], [50.0 + day / 10 for day in range(30)]]
@@ -137,8 +137,8 @@ def test_rest_columnar_format(served):
         ("/v2/anything", {"instances": ["a"]}, None, 404, "Malformed"),
     ],
 )
-def test_rest_errors_are_clear_4xx(served, path, body, raw, status, message):
-    server, _ = served
+def test_rest_errors_are_clear_4xx(either_server, path, body, raw, status, message):
+    server, _ = either_server
     code, payload = rest(server, "POST", path, body, raw)
     assert code == status and message in payload["error"]
 
@@ -203,8 +203,8 @@ def test_grpc_metadata_and_status(served):
         ("stock_forecast", {"prices": np.ones((2,), np.float32)}, grpc.StatusCode.INVALID_ARGUMENT),
     ],
 )
-def test_grpc_errors_have_matching_status(served, model, inputs, code):
-    server, _ = served
+def test_grpc_errors_have_matching_status(either_server, model, inputs, code):
+    server, _ = either_server
     predictions, _ = grpc_stubs(server)
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
@@ -292,16 +292,16 @@ JSON_VALUES = st.recursive(
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=JSON_VALUES, model=st.sampled_from(["sentiment", "stock_forecast"]))
-def test_fuzzed_rest_bodies_never_get_5xx(served, body, model):
-    server, _ = served
+def test_fuzzed_rest_bodies_never_get_5xx(either_server, body, model):
+    server, _ = either_server
     code, payload = rest(server, "POST", f"/v1/models/{model}:predict", raw=json.dumps(body).encode())
     assert code < 500, payload
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.binary(max_size=200), model=st.sampled_from(["sentiment", "stock_forecast", "x"]))
-def test_fuzzed_grpc_requests_never_get_internal_errors(served, raw, model):
-    server, _ = served
+def test_fuzzed_grpc_requests_never_get_internal_errors(either_server, raw, model):
+    server, _ = either_server
     predictions, _ = grpc_stubs(server)
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
@@ -335,28 +335,21 @@ def test_reload_config_over_grpc(served):
     assert rest(server, "GET", "/v1/models/sentiment/labels/stable")[0] == 200
 
 
-def test_batching_gives_each_request_its_own_rows_and_errors(served):
-    from serving.batching import Batcher
-
-    _, root = served
-    signature = tf.saved_model.load(str(root / "stock_forecast" / "1")).signatures["serving_default"]
-    batcher = Batcher(max_batch_size=64, timeout_seconds=0.05)
-    rng = np.random.default_rng(0)
-    requests = [100 * np.exp(np.cumsum(rng.normal(0, 0.01, (rows, 20)), axis=1)).astype("float32") for rows in (1, 3, 2, 1)]
-    requests.append(np.full((1, 20), -5.0, np.float32))  # a bad one in the same batch
-    requests.append(requests[0][:, :15])  # another window length: its own group
-    with concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
-        futures = [pool.submit(batcher.run, "key", signature, {"prices": tf.constant(prices)}) for prices in requests]
-    for prices, future in zip(requests, futures):
-        if prices[0, 0] < 0:
-            with pytest.raises(tf.errors.InvalidArgumentError, match="positive"):
-                future.result()
-            continue
-        expected = signature(prices=tf.constant(prices))
-        for name, value in future.result().items():
-            np.testing.assert_allclose(value, expected[name].numpy(), rtol=1e-5)
-
-
 def test_server_still_answers_after_the_fuzzing(served):
     server, _ = served
     assert rest(server, "POST", "/v1/models/sentiment:predict", {"instances": ["Still here."]})[0] == 200
+
+
+def test_a_request_past_the_rest_timeout_gets_504_and_the_server_serves_on(served):
+    _, root = served
+    manager = ModelManager([Model("sentiment", root / "sentiment")], poll_seconds=0)
+    server = ModelServer(manager, grpc_port=0, rest_port=0, timeout_seconds=0.2).start()
+    try:
+        slow = {"instances": [f"review {index} " + "long " * 60 for index in range(20000)]}  # seconds of work
+        started = time.perf_counter()
+        status, body = rest(server, "POST", "/v1/models/sentiment:predict", slow)
+        assert status == 504 and "Deadline exceeded" in body["error"] and "200 ms" in body["error"], (status, body)
+        assert time.perf_counter() - started < 5  # answered at the deadline, not when the work ends
+        assert wait_for(lambda: rest(server, "POST", "/v1/models/sentiment:predict", {"instances": ["Fine."]})[0] == 200)
+    finally:
+        server.stop()
