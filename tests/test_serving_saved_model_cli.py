@@ -1,8 +1,10 @@
-"""Every export checked by TensorFlow's own saved_model_cli, in processes where none of this project can be
-imported: `show --all` lists the contract's signatures, and `run` on an example input gives the local
-server's answer. Slow (a TensorFlow start per command): `make test-slow`."""
+"""Every export checked by TensorFlow's own saved_model_cli from a virtual environment of its own that holds only
+`tensorflow` (at requirements.txt's version) and what it depends on, none of this project's code or packages:
+`show --all` lists the contract's signatures, and `run` on an example input gives the local server's answer.
+Slow (the environment is built once into .cache/, then a TensorFlow start per command): `make test-slow`."""
 
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -19,7 +21,7 @@ from serving.server import ModelServer
 from tests.helpers import copy_exports, grpc_stubs
 
 pytestmark = pytest.mark.slow
-SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEXTS = ["A moving, beautifully acted film.", "", "The children went to the city in the morning."]
 
 
@@ -37,10 +39,38 @@ def example_inputs(name, folder):
     return ["--inputs", f"{key}={folder / f'{key}.npy'}"], values
 
 
-def saved_model_cli(arguments, folder):
+def pinned_tensorflow():
+    """requirements.txt's `tensorflow==X` line."""
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    pins = [line.split("#")[0].strip() for line in lines if re.match(r"tensorflow==", line)]
+    assert len(pins) == 1, f"requirements.txt should pin tensorflow once. Received: {pins}"
+    return pins[0]
+
+
+@pytest.fixture(scope="module")
+def tensorflow_only():
+    """The saved_model_cli of a virtual environment with only the pinned tensorflow installed (built once under
+    .cache/, from pip's cache where it has the wheels)."""
+    pin = pinned_tensorflow()
+    environment = ROOT / ".cache" / f"{pin.replace('==', '-')}-only"
+    command = environment / "bin" / "saved_model_cli"
+    if not command.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(environment)], check=True, timeout=300)
+        installed = subprocess.run([str(environment / "bin" / "python"), "-m", "pip", "install", "--quiet", pin],
+                                   capture_output=True, text=True, timeout=1200)  # fmt: skip
+        assert installed.returncode == 0, f"pip install {pin} failed: {installed.stderr[-2000:]}"
+    listed = subprocess.run([str(environment / "bin" / "python"), "-m", "pip", "list", "--format", "freeze"],
+                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    ours = [name for name in ("grpcio-tools", "tensorflow-serving-api", "prometheus-client", "arch", "scikit-learn")
+            if re.search(rf"^{name}==", listed, flags=re.MULTILINE | re.IGNORECASE)]  # fmt: skip
+    assert not ours, f"the tensorflow-only environment holds packages of the project's: {ours}"
+    return str(command)
+
+
+def saved_model_cli(command, arguments, folder):
     """saved_model_cli's output, run outside the project with nothing of ours on the path."""
     result = subprocess.run(
-        [SAVED_MODEL_CLI, *arguments], capture_output=True, text=True, timeout=600, cwd=folder,
+        [command, *arguments], capture_output=True, text=True, timeout=600, cwd=folder,
         env={**os.environ, "PYTHONPATH": "", "TF_CPP_MIN_LOG_LEVEL": "3"},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -48,9 +78,9 @@ def saved_model_cli(arguments, folder):
 
 
 @pytest.mark.parametrize("name", sorted(contracts.CONTRACTS))
-def test_saved_model_cli_lists_the_contract_and_runs_to_the_servers_answer(name, trained_app, tmp_path):
+def test_saved_model_cli_lists_the_contract_and_runs_to_the_servers_answer(name, trained_app, tensorflow_only, tmp_path):
     export = copy_exports(trained_app, [name], tmp_path / "models")[name]
-    shown = saved_model_cli(["show", "--dir", str(export / "1"), "--all"], tmp_path)
+    shown = saved_model_cli(tensorflow_only, ["show", "--dir", str(export / "1"), "--all"], tmp_path)
     block = shown.split(f"signature_def['{contracts.SIGNATURE}']:")[1].split("signature_def[")[0].split("The MetaGraph")[0]
     for kind in ("inputs", "outputs"):
         listed = re.findall(rf"{kind}\['(\w+)'\] tensor_info:\s+dtype: (DT_\w+)", block)
@@ -59,7 +89,7 @@ def test_saved_model_cli_lists_the_contract_and_runs_to_the_servers_answer(name,
 
     flags, inputs = example_inputs(name, tmp_path)
     outdir = tmp_path / "outputs"
-    saved_model_cli(["run", "--dir", str(export / "1"), "--tag_set", "serve", "--signature_def", contracts.SIGNATURE,
+    saved_model_cli(tensorflow_only, ["run", "--dir", str(export / "1"), "--tag_set", "serve", "--signature_def", contracts.SIGNATURE,
                      *flags, "--outdir", str(outdir)], tmp_path)  # fmt: skip
     server = ModelServer(ModelManager([Model(name, export)], poll_seconds=0), grpc_port=0, rest_port=0).start()
     try:
