@@ -32,14 +32,21 @@ def predict_log(model_name, signature_name, inputs, signature_def):
 
 
 def write_warmup_requests(version_dir, model_name, example_batches, signature_defs, signature_name="serving_default"):
-    """Writes the warmup file of `version_dir`: one request to `signature_name` per batch of example inputs."""
-    if not 0 < len(example_batches) <= MAX_RECORDS:
-        raise ValueError(f"Warmup takes 1 to {MAX_RECORDS} requests. Received: {len(example_batches)}")
+    """Writes the warmup file of `version_dir`: one request per batch of example inputs to `signature_name`, and
+    to every other signature that takes exactly the same inputs (translation's `translate_greedy`, say), so
+    that no first call of theirs runs cold either. Returns the file's path."""
+    inputs = set(example_batches[0]) if example_batches else set()
+    others = sorted(name for name, definition in signature_defs.items()
+                    if name != signature_name and not name.startswith("__") and set(definition.inputs) == inputs)  # fmt: skip
+    records = [(name, batch) for name in [signature_name, *others] for batch in example_batches]
+    if not example_batches or len(records) > MAX_RECORDS:
+        raise ValueError(f"Warmup takes 1 to {MAX_RECORDS} requests. Received: {len(example_batches)} example "
+                         f"batches for {1 + len(others)} signatures")  # fmt: skip
     path = pathlib.Path(version_dir) / WARMUP_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:
-        for inputs in example_batches:
-            writer.write(predict_log(model_name, signature_name, inputs, signature_defs[signature_name]).SerializeToString())
+        for name, batch in records:
+            writer.write(predict_log(model_name, name, batch, signature_defs[name]).SerializeToString())
     return path
 
 

@@ -29,15 +29,22 @@ def test_every_export_writes_predict_logs_of_its_example_inputs(trained_app, nam
     version_dir = export_of(trained_app, name)
     logs = prediction_logs(version_dir / "assets.extra" / "tf_serving_warmup_requests")
     assert 1 <= len(logs) <= warmup.MAX_RECORDS
-    signature = tf.saved_model.load(str(version_dir)).signatures[contracts.SIGNATURE]
+    signatures = tf.saved_model.load(str(version_dir)).signatures
     for log in logs:
         assert log.WhichOneof("log_type") == "predict_log"
         request = log.predict_log.request
-        assert request.model_spec.name == name and request.model_spec.signature_name == contracts.SIGNATURE
+        assert request.model_spec.name == name
         inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
         assert {key: tf.dtypes.as_dtype(proto.dtype) for key, proto in request.inputs.items()} == contracts.CONTRACTS[name]["inputs"]
+        signature = signatures[request.model_spec.signature_name]
         outputs = signature(**{key: tf.constant(value) for key, value in inputs.items()})  # a valid request
         assert {len(value) for value in outputs.values()} == {len(next(iter(inputs.values())))}
+    # Every signature that takes the contract's inputs is warmed, not only serving_default.
+    same_inputs = {key for key, function in signatures.items()
+                   if set(function.structured_input_signature[1]) == set(contracts.CONTRACTS[name]["inputs"])}  # fmt: skip
+    assert {log.predict_log.request.model_spec.signature_name for log in logs} == same_inputs
+    if name == "translation":
+        assert same_inputs == {"serving_default", "translate_greedy", "translate_with_attention"}
     assert len({tuple(log.predict_log.request.inputs[key].tensor_shape.dim[0].size for key in log.predict_log.request.inputs)
                 for log in logs}) > 1, "the examples come at two batch sizes"
 
