@@ -67,8 +67,8 @@ demo: venv
 	  $(PYTHON) -m serving.client stock_forecast "$(DEMO_PRICES)" && \
 	  $(PYTHON) -m serving.client stock_forecast --grpc "$(DEMO_PRICES)" && \
 	  $(PYTHON) -m serving.client translation $(DEMO_ENGLISH) && \
-	  $(PYTHON) -m serving.client translation --grpc "Love one another." && \
-	  $(PYTHON) -m serving.client speech_keywords --grpc $(DEMO_RECORDING)
+	  $(PYTHON) -m serving.client translation --grpc "My brother loves his wife." && \
+	  $(PYTHON) -m apps.speech_keywords listen $(DEMO_RECORDING) --server 127.0.0.1:8500
 
 # The local TF-Serving-compatible server on every export in saved_models/ (Ctrl-C stops it).
 serve: venv
