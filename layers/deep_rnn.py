@@ -34,6 +34,8 @@ class DeepRNN(keras.layers.Layer):
         merge_mode: how a bidirectional layer joins its directions ("concat", "sum", "ave", "mul").
         return_sequences: the top recurrent layer returns every step (for many-to-many) or the last.
         dropout, recurrent_dropout: passed to every recurrent layer.
+        layer_options: more arguments of every recurrent layer, e.g. `{"activation": "relu"}` for
+            "simple_rnn" or `{"update_gate_bias": -3.0}` for "gru"; the layer checks them.
         head_units: sizes of the dense layers (ReLU) on top of the recurrent stack: on every step's
             output with `return_sequences`, else on the last.
         output_units: size of a last dense layer (None for none), with `output_activation`.
@@ -56,6 +58,7 @@ class DeepRNN(keras.layers.Layer):
         head_units=(),
         output_units=None,
         output_activation=None,
+        layer_options=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -76,6 +79,10 @@ class DeepRNN(keras.layers.Layer):
         self.head_units = [int(size) for size in head_units]
         self.output_units = output_units
         self.output_activation = output_activation
+        self.layer_options = dict(layer_options or {})
+        reserved = sorted({"units", "return_sequences", "dropout", "recurrent_dropout", "name"} & set(self.layer_options))
+        if reserved:
+            raise ValueError(f"`layer_options` cannot set what DeepRNN sets itself. Received: {reserved}")
         self.supports_masking = True
 
         self.recurrent_layers = []
@@ -86,6 +93,7 @@ class DeepRNN(keras.layers.Layer):
                 dropout=dropout,
                 recurrent_dropout=recurrent_dropout,
                 name=f"{layer_type}_{depth}",
+                **self.layer_options,
             )
             if self.bidirectional:
                 layer = keras.layers.Bidirectional(layer, merge_mode=merge_mode, name=f"bidirectional_{depth}")
@@ -132,5 +140,6 @@ class DeepRNN(keras.layers.Layer):
             "head_units": self.head_units,
             "output_units": self.output_units,
             "output_activation": self.output_activation,
+            "layer_options": self.layer_options,
         }
         return {**super().get_config(), **config}

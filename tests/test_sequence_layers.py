@@ -165,6 +165,20 @@ def test_deep_rnn_stacks_layers_each_reading_the_previous_sequence():
     np.testing.assert_allclose(outputs, expected, atol=1e-5)
 
 
+def test_deep_rnn_passes_layer_options_to_every_layer():
+    deep = layers.DeepRNN("simple_rnn", units=[UNITS, 6], return_sequences=True, layer_options={"activation": "relu"})
+    x = random_inputs()
+    outputs = deep(x)
+    expected = x.astype(np.float64)
+    for layer in deep.recurrent_layers:
+        expected, _ = numpy_reference.run_sequence("SimpleRNN", layer.cell.notation_weights(), expected, activation="relu")
+    np.testing.assert_allclose(outputs, expected, atol=1e-5)
+    clone = layers.DeepRNN.from_config(deep.get_config())
+    assert [layer.cell.activation for layer in clone.recurrent_layers] == ["relu", "relu"]
+    with pytest.raises(ValueError, match=r"layer_options.*Received: \['units'\]"):
+        layers.DeepRNN("gru", units=[4], layer_options={"units": 8})
+
+
 def test_deep_bidirectional_lstm_with_head():
     deep = layers.DeepRNN("lstm", units=[8, 8, 8], bidirectional=True, head_units=[4], output_units=2)
     x, mask = padded_inputs()
