@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 import layers
-from apps import pipeline, translation_model, translation_text
+from apps import pipeline, translation_model, translation_subwords, translation_text
 from apps.config import Config, layer_sizes
 from apps.translation_text import END, START
 from serving import formats
@@ -51,8 +51,14 @@ class TranslationConfig(Config):
     dataset: str = "bundled"  # or "spa_eng", the TensorFlow NMT tutorial's sentence pairs (online)
     source_column: str = ""  # --data: a headered file's source column; empty for a headerless source<TAB>target file
     target_column: str = ""  # --data: a headered file's target column
-    source_vocabulary: int = 8000
+    # "subwords": byte-pair pieces learned from each language's training side, so no word is unknown;
+    # "words": whole lowercased words, unknown beyond the vocabulary (the earlier model, for comparison).
+    tokens: str = "subwords"
+    source_vocabulary: int = 8000  # words, with tokens="words"
     target_vocabulary: int = 8000
+    # Pieces per language, with tokens="subwords". The output layer costs most of each step, so half the
+    # words' 8,000 buys more epochs in the budget, and smaller merges share more between inflections.
+    subword_vocabulary: int = 4000
     embedding_dim: int = 128
     # One size per stacked bidirectional encoder layer (per direction); the decoder has units[-1]. One
     # layer of 256 fits the time budget on 2 cores.
@@ -76,7 +82,7 @@ class TranslationConfig(Config):
     evaluation_limit: int = 0  # translate only this many test pairs (0 = all), for --quick
 
     QUICK = dict(
-        epochs=1, source_vocabulary=500, target_vocabulary=500, embedding_dim=16, units=(16,),
+        epochs=1, source_vocabulary=500, target_vocabulary=500, subword_vocabulary=500, embedding_dim=16, units=(16,),
         train_limit=600, evaluation_limit=40, max_words=20, beam_width=2, max_output_tokens=30, time_budget_minutes=0.0,
     )
     # Short pairs, a smaller model and vocabularies, and batches of 128, so that an epoch takes about 45 s on 2
@@ -97,8 +103,10 @@ class TranslationConfig(Config):
         if self.dataset not in loaders.TRANSLATION_DATASETS:
             raise ValueError(f"`dataset` must be one of {loaders.TRANSLATION_DATASETS}. Received: dataset={self.dataset!r}")
         self.units = layer_sizes(self.units)
+        if self.tokens not in translation_model.TOKENS:
+            raise ValueError(f"`tokens` must be one of {translation_model.TOKENS}. Received: tokens={self.tokens!r}")
         names = ("beam_width", "max_source_tokens", "max_output_tokens", "max_words", "embedding_dim",
-                 "source_vocabulary", "target_vocabulary")  # fmt: skip
+                 "source_vocabulary", "target_vocabulary", "subword_vocabulary")  # fmt: skip
         for name in names:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -131,6 +139,10 @@ class TranslationApp(pipeline.App):
         parser.add_argument("--cell", choices=sorted(layers.LAYER_TYPES), help="recurrent cell of encoder and decoder")
         parser.add_argument("--units", type=int, nargs="+",
                             help="units per stacked bidirectional encoder layer (and direction), e.g. --units 256 256")
+        parser.add_argument("--tokens", choices=translation_model.TOKENS,
+                            help="subword pieces (default, no unknown words) or whole words")
+        parser.add_argument("--subword-vocabulary", dest="subword_vocabulary", type=int,
+                            help="pieces per language with --tokens subwords")
         parser.add_argument("--source-column", dest="source_column",
                             help="--data: the source sentences' column of a headered CSV, TSV or JSON-lines file")
         parser.add_argument("--target-column", dest="target_column",
@@ -156,25 +168,27 @@ class TranslationApp(pipeline.App):
                 data[split] = (split_sources[:limit], split_targets[:limit])
         if data["test_refs"] is not None and config.evaluation_limit:
             data["test_refs"] = data["test_refs"][: config.evaluation_limit]
-        source_texts, target_texts = data["train"]
-        source, _ = translation_text.build_vocabulary(source_texts, config.source_vocabulary, reserved=(START, END))
-        target, display = translation_text.build_vocabulary(target_texts, config.target_vocabulary, reserved=(START, END))
+        vocabularies = build_vocabularies(config, *data["train"])
         return {
             **data,
             "languages": languages,
-            "vocabularies": {"source": source, "target": target, "target_display": display},
-            "target_frequencies": translation_text.target_frequencies(target_texts, target),
+            "vocabularies": vocabularies,
+            "target_frequencies": translation_text.target_frequencies(
+                data["train"][1], vocabularies["target"], token_splitter(config, vocabularies["target"])
+            ),
         }
 
     def make_dataset(self, config, data, split, training):
         vocabularies = data["vocabularies"]
         source_texts, target_texts = data[split]
-        source_ids = translation_text.word_ids(
-            tf.constant(list(source_texts)), translation_text.word_lookup(vocabularies["source"]), config.max_source_tokens
-        )
-        target_ids = translation_text.word_ids(
-            tf.constant(list(target_texts)), translation_text.word_lookup(vocabularies["target"]), config.max_output_tokens
-        )
+        source_ids, target_ids = (
+            translation_text.word_ids(
+                tf.constant(list(texts)), translation_text.word_lookup(vocabularies[side]), limit,
+                token_splitter(config, vocabularies[side]),
+            )
+            for texts, side, limit in ((source_texts, "source", config.max_source_tokens),
+                                       (target_texts, "target", config.max_output_tokens))
+        )  # fmt: skip
 
         def pair(source, target):
             end = tf.constant([translation_text.END_ID], tf.int64)
@@ -210,6 +224,8 @@ class TranslationApp(pipeline.App):
             max_source_tokens=config.max_source_tokens,
             max_output_tokens=config.max_output_tokens,
             length_penalty=config.length_penalty,
+            tokens=config.tokens,
+            display_words=vocabularies["display_words"],
             name="translator",
         )
         model.build()
@@ -304,6 +320,35 @@ class TranslationApp(pipeline.App):
             )  # fmt: skip
         ]
 
+
+
+def build_vocabularies(config, source_texts, target_texts):
+    """The source and target vocabularies of `config.tokens`, learned from the training pairs, with how
+    the output shows its words: a spelling per target word, or with subwords the words that keep
+    capitals."""
+    if config.tokens == "subwords":
+        source = translation_subwords.learn_subwords(source_texts, config.subword_vocabulary, reserved=(START, END))
+        target = translation_subwords.learn_subwords(target_texts, config.subword_vocabulary, reserved=(START, END))
+        display_words = translation_subwords.learn_display_words(target_texts)
+        return {"source": source, "target": target, "target_display": target, "display_words": display_words}
+    source, _ = translation_text.build_vocabulary(source_texts, config.source_vocabulary, reserved=(START, END))
+    target, display = translation_text.build_vocabulary(target_texts, config.target_vocabulary, reserved=(START, END))
+    return {"source": source, "target": target, "target_display": display, "display_words": []}
+
+
+def token_splitter(config, vocabulary, chunk=2048):
+    """Strings [B] -> ragged lowercased tokens [B, (tokens)] of `vocabulary`: words, or subword pieces,
+    by the model's own graph ops. For the data only: `chunk` texts at a time, since segmenting a whole
+    training split at once would hold every word's candidate pieces in memory together."""
+    split = translation_text.split_words
+    if config.tokens == "subwords":
+        lookup = translation_text.word_lookup(vocabulary)
+        split = translation_subwords.splitter(lookup, translation_subwords.longest_piece(vocabulary))
+
+    def split_in_chunks(text):
+        return tf.concat([split(text[begin : begin + chunk]) for begin in range(0, max(len(text), 1), chunk)], axis=0)
+
+    return split_in_chunks
 
 
 # Modern phrasings outside the corpus, to show in the report how the model does away from its domain.
