@@ -30,7 +30,9 @@ def learn_subwords(texts, size, reserved=()):
     counts = word_counts(texts)
     words = [[word[0]] + [CONTINUATION + character for character in word[1:]] for word in counts]
     frequency = list(counts.values())
-    alphabet = sorted({symbol for word in words for symbol in word})
+    characters = {character for word in counts for character in word}
+    # Both forms of every character, also those seen in one position only ("ñ" never opens a word).
+    alphabet = sorted(characters | {CONTINUATION + character for character in characters})
     vocabulary = list(reserved) + alphabet
     merges = max(size - 2 - len(vocabulary), 0)
     for merged in byte_pair_merges(words, frequency, merges):
