@@ -271,6 +271,14 @@ class TranslationApp(pipeline.App):
         greedy = export_translations(predict, "translate_greedy", source_texts)
         for name, value in translation_metrics.corpus_scores(greedy, references).items():
             metrics[f"{name}_greedy"] = value
+        metrics.update(translation_metrics.copied_share(beam, source_texts, data["train"][1]))
+        metrics["unknown_tokens"] = unknown_tokens(export_signature(predict, "translate_with_attention"), source_texts)
+        validation_sources, validation_references = data["validation"]
+        if validation_sources:  # the model is chosen on these, never on the test books
+            validation = export_translations(predict, "serving_default", validation_sources)
+            for name, value in translation_metrics.corpus_scores(validation, validation_references).items():
+                metrics[f"validation_{name}"] = value
+        metrics["tokens"] = config.tokens
         metrics["beam_width"] = config.beam_width
         metrics["attention"] = config.attention
         for split in ("train", "validation", "test"):
@@ -282,13 +290,16 @@ class TranslationApp(pipeline.App):
 
         source_texts, references = data["test"]
         word_by_word = translation_metrics.WordByWordBaseline().fit(*data["train"])
+        translations = {
+            f"identity (copy the {data['languages'][0]})": translation_metrics.identity_baseline(source_texts),
+            "word by word (dictionary from training)": word_by_word.translate(source_texts),
+        }
         return {
-            f"identity (copy the {data['languages'][0]})": translation_metrics.corpus_scores(
-                translation_metrics.identity_baseline(source_texts), references
-            ),
-            "word by word (dictionary from training)": translation_metrics.corpus_scores(
-                word_by_word.translate(source_texts), references
-            ),
+            name: {
+                **translation_metrics.corpus_scores(translated, references),
+                "copied_share": translation_metrics.copied_share(translated, source_texts, data["train"][1])["copied_share"],
+            }
+            for name, translated in translations.items()
         }
 
     def report_files(self, config, data, predict, report_dir):
@@ -375,6 +386,16 @@ def export_translations(predict, signature_name, texts):
     if key not in memo:
         memo[key] = translate_with(export_signature(predict, signature_name), texts)
     return memo[key]
+
+
+def unknown_tokens(signature, texts, batch_size=128):
+    """How many `[UNK]`s the decoder wrote for `texts` (a `translate_with_attention` signature): the words
+    the output left out, since a copied name shows as its copy."""
+    count = 0
+    for begin in range(0, len(texts), batch_size):
+        tokens = signature(text=tf.constant(list(texts[begin : begin + batch_size])))["target_tokens"].numpy()
+        count += int(np.sum(tokens == translation_text.UNKNOWN.encode()))
+    return count
 
 
 def translate_with(signature, texts, batch_size=128):

@@ -241,7 +241,11 @@ def test_train_quick_reports_bleu_next_to_both_baselines(trained_translation):
     assert set(report["baselines"]) == {"identity (copy the English)", "word by word (dictionary from training)"}
     for scores in [report["model"], *report["baselines"].values()]:
         assert 0.0 <= scores["bleu"] <= 100.0 and 0.0 <= scores["chrf"] <= 100.0
-    assert {"bleu_greedy", "chrf_greedy", "train_pairs", "test_pairs"} <= set(report["model"])
+    assert {"bleu_greedy", "chrf_greedy", "train_pairs", "test_pairs", "validation_bleu", "copied_share"} <= set(
+        report["model"]
+    )
+    # The quick profile uses subwords, the default: the decoder never writes [UNK].
+    assert report["model"]["tokens"] == "subwords" and report["model"]["unknown_tokens"] == 0
     report_dir = tmp_path / "reports" / "translation"
     samples = (report_dir / "samples.md").read_text()
     assert "## Best" in samples and "## Worst" in samples and "## Random" in samples
@@ -292,6 +296,7 @@ def test_attention_rows_are_distributions_over_real_source_words(trained_transla
     sources = result["source_tokens"].numpy()
     for row in range(2):
         real = targets[row] != b""
+        assert b"[UNK]" not in targets[row].tolist()
         np.testing.assert_allclose(attention[row][real].sum(axis=-1), 1.0, atol=1e-5)
         source_words = int(np.sum(sources[row] != b""))
         assert np.all(attention[row][real][:, source_words + 1 :] < 1e-6)  # padding gets no weight
