@@ -10,12 +10,14 @@ custom ops, and `reference_segment` is the same algorithm in plain Python, for t
 """
 
 import heapq
+import re
 
 import tensorflow as tf
 
 from apps import translation_text
 
 CONTINUATION = "##"
+WORD = re.compile(r"\w+(?:['’]\w+)*")
 
 
 def learn_subwords(texts, size, reserved=()):
@@ -200,22 +202,24 @@ def splitter(lookup, max_piece_chars):
 
 
 def learn_display_words(texts):
-    """The words whose usual spelling inside a sentence is not lowercase ("Dios", "Jehová", "Moab"),
-    spelled so: the subword model writes lowercased pieces, and these give names back their capitals.
+    """The words whose usual spelling inside a sentence is capitalized ("Dios", "Jehová", "Moab"), spelled
+    so: the subword model writes lowercased pieces, and these give names back their capitals.
 
-    Sentence-initial words are not counted, so "Entonces", which opens many verses, stays lowercase.
+    Only words that follow another word are counted: a sentence start ("Entonces" opens many verses) or
+    a quotation after a colon ("dijo: Sea la luz") capitalizes any word. All-capital headings ("ACHAB")
+    are not names either.
     """
     spellings = {}
     for row in translation_text.split_words(tf.constant(list(texts)), lowercase=False).to_list():
-        previous = translation_text.SENTENCE_ENDS[0]
+        previous = ""
         for token in row:
             token = token.decode("utf-8")
-            if previous not in translation_text.SENTENCE_ENDS:
+            if WORD.fullmatch(previous):
                 counts = spellings.setdefault(token.lower(), {})
                 counts[token] = counts.get(token, 0) + 1
             previous = token
     usual = {lower: max(sorted(counts), key=counts.get) for lower, counts in spellings.items()}
-    return sorted(spelling for lower, spelling in usual.items() if spelling != lower)
+    return sorted(spelling for lower, spelling in usual.items() if spelling != lower and spelling == lower[:1].upper() + lower[1:])
 
 
 def display_lookup(display_words, name=None):

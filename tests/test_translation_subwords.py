@@ -84,7 +84,8 @@ def test_no_word_over_the_training_alphabet_is_unknown(vocabulary):
 
 
 def test_display_words_keep_the_capitals_they_have_inside_sentences():
-    texts = ["Y Dios dijo.", "Entonces Dios habló á Jehová.", "Entonces vino. Entonces fué."]
+    texts = ["Y Dios dijo.", "Entonces Dios habló á Jehová.", "Entonces vino. Entonces fué.",
+             "Y dijo: Sea la luz.", "Del rey ACHAB."]  # fmt: skip
     assert translation_subwords.learn_display_words(texts) == ["Dios", "Jehová"]
 
 
