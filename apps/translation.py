@@ -12,21 +12,26 @@ JSON-lines table (see `data.loaders.load_translation_pairs` for the split and th
 An encoder reads the whole source sentence with a stack of bidirectional RNNs from our layers; a decoder
 RNN from our layers writes the target one token at a time, with Luong's "general" attention (Luong et al.,
 2015) or, with `--no-attention`, the plain encoder-decoder of the notes (`apps/translation_model.py`).
-Words are split, looked up and joined back by `apps/translation_text.py`; greedy and beam search are
-`apps/translation_search.py`.
+Tokens are byte-pair subwords learned from each language's training side (`apps/translation_subwords.py`),
+or with `--tokens words` whole words; words are split, looked up and joined back by
+`apps/translation_text.py`; greedy and beam search are `apps/translation_search.py`.
 
-Everything a client needs lives in the SavedModel: word splitting and vocabulary lookup for both languages,
-greedy and beam search in `tf.while_loop`s, and detokenization back to readable text.
+Everything a client needs lives in the SavedModel: word splitting, subword segmentation (greedy longest
+match in a `tf.while_loop`, standard ops only) and vocabulary lookup for both languages, greedy and beam
+search in `tf.while_loop`s, and the pieces joined back into words and readable text.
 
 Signatures:
     serving_default           {"text": string [batch]} -> {"translation": string [batch]}   (beam search)
     translate_greedy          same contract, greedy decoding
     translate_with_attention  {"text"} -> {"translation", "attention": float32 [batch, target, source],
                               "source_tokens": string [batch, source], "target_tokens": string [batch, target]}
+                              (with subwords the tokens are pieces, "mar", "##do", "##queo"; `##` continues a word)
 
-Inputs are never refused: an empty or blank text translates to "", words the model never saw map to its
-unknown token (which the output replaces by the source word it attends to most, so names pass through), and
-a text longer than `max_source_tokens` words is translated from its first `max_source_tokens` tokens.
+Inputs are never refused: an empty or blank text translates to "", and a text longer than
+`max_source_tokens` tokens is translated from its first `max_source_tokens` tokens. With subwords every word
+written in the training alphabet is spelled in pieces (a character never seen in training is `[UNK]`), and
+the decoder never writes `[UNK]`; with words, a word the model never saw maps to its unknown token (which
+the output replaces by the capitalized source word it attends to most, so names pass through, or leaves out).
 """
 
 import dataclasses
@@ -66,7 +71,7 @@ class TranslationConfig(Config):
     cell: str = "gru"  # gru, lstm or simple_rnn, for both encoder and decoder
     attention: bool = True
     dropout: float = 0.2
-    max_source_tokens: int = 64  # words and punctuation marks read from one input text
+    max_source_tokens: int = 64  # tokens (words or pieces, and punctuation marks) read from one input text
     max_output_tokens: int = 80
     beam_width: int = 4
     length_penalty: float = 0.6  # GNMT's alpha: beams are ranked by score / ((5 + length) / 6) ** alpha
@@ -93,6 +98,7 @@ class TranslationConfig(Config):
     DEMO = dict(
         units=(128,), max_words=20, source_vocabulary=4000, target_vocabulary=4000, embedding_dim=64, dropout=0.1,
         batch_size=128, learning_rate=3e-3, epochs=5, time_budget_minutes=0.0,
+        tokens="words",  # what the numbers above were measured with; subwords are not yet measured on the demo
     )
 
     def __post_init__(self):
