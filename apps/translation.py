@@ -12,8 +12,8 @@ JSON-lines table (see `data.loaders.load_translation_pairs` for the split and th
 An encoder reads the whole source sentence with a stack of bidirectional RNNs from our layers; a decoder
 RNN from our layers writes the target one token at a time, with Luong's "general" attention (Luong et al.,
 2015) or, with `--no-attention`, the plain encoder-decoder of the notes (`apps/translation_model.py`).
-Tokens are byte-pair subwords learned from each language's training side (`apps/translation_subwords.py`),
-or with `--tokens words` whole words; words are split, looked up and joined back by
+Tokens are whole words, or with `--tokens subwords` byte-pair pieces learned from each language's
+training side (`apps/translation_subwords.py`); words are split, looked up and joined back by
 `apps/translation_text.py`; greedy and beam search are `apps/translation_search.py`.
 
 Everything a client needs lives in the SavedModel: word splitting, subword segmentation (greedy longest
@@ -25,7 +25,7 @@ Signatures:
     translate_greedy          same contract, greedy decoding
     translate_with_attention  {"text"} -> {"translation", "attention": float32 [batch, target, source],
                               "source_tokens": string [batch, source], "target_tokens": string [batch, target]}
-                              (with subwords the tokens are pieces, "mar", "##do", "##queo"; `##` continues a word)
+                              (with --tokens subwords they are pieces, "mar", "##do", "##queo"; `##` continues a word)
 
 Inputs are never refused: an empty or blank text translates to "", and a text longer than
 `max_source_tokens` tokens is translated from its first `max_source_tokens` tokens. With subwords every word
@@ -146,7 +146,7 @@ class TranslationApp(pipeline.App):
         parser.add_argument("--units", type=int, nargs="+",
                             help="units per stacked bidirectional encoder layer (and direction), e.g. --units 256 256")
         parser.add_argument("--tokens", choices=translation_model.TOKENS,
-                            help="subword pieces (default, no unknown words) or whole words")
+                            help="whole words (default) or subword pieces (no unknown words)")
         parser.add_argument("--subword-vocabulary", dest="subword_vocabulary", type=int,
                             help="pieces per language with --tokens subwords")
         parser.add_argument("--source-column", dest="source_column",
