@@ -60,6 +60,24 @@ def sentence_bleu_scores(hypotheses, references):
     ]
 
 
+def copied_share(translations, sources, target_texts):
+    """Share of the words of `translations` that come from their source sentence, not from the target
+    language: a word (lowercased) that its source holds and that the target side `target_texts` (the
+    training pairs') never uses. Names passed through ("Mordecai") and English left untranslated count.
+    Returns `{"copied_words", "output_words", "copied_share"}`.
+    """
+    translations, sources = list(translations), list(sources)
+    _check_same_length(translations, sources)
+    target_words = {token.lower() for text in target_texts for token in tokenize(text) if is_word(token)}
+    copied = total = 0
+    for translation, source in zip(translations, sources):
+        source_words = {token.lower() for token in tokenize(source) if is_word(token)}
+        words = [token.lower() for token in tokenize(translation) if is_word(token)]
+        total += len(words)
+        copied += sum(word in source_words and word not in target_words for word in words)
+    return {"copied_words": copied, "output_words": total, "copied_share": copied / max(total, 1)}
+
+
 def identity_baseline(english):
     """The English copied unchanged: what BLEU and chrF give for names, numbers and punctuation alone."""
     return list(english)

@@ -6,9 +6,11 @@ import tensorflow as tf
 from keras import ops
 
 import layers
-from apps import translation_search, translation_text
+from apps import translation_search, translation_subwords, translation_text
 from apps.config import layer_sizes
-from apps.translation_text import END, PAD_ID, START, START_ID
+from apps.translation_text import END, PAD_ID, START, START_ID, UNKNOWN_ID
+
+TOKENS = ("words", "subwords")
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
@@ -33,10 +35,17 @@ class Translator(keras.Model):
     with `target_in` the reference shifted right behind `[START]`. `translate(text, beam_width)` runs the
     whole string-to-string path inside the graph.
 
+    With `tokens="subwords"` the vocabularies hold subword pieces (`apps/translation_subwords.py`): words
+    are cut into pieces by greedy longest match inside the graph, so no input word is unknown, the
+    decoder is never allowed `[UNK]`, and its pieces are joined back into words before detokenization.
+    `translate()`'s `source_tokens` and `target_tokens` are then pieces ("mar", "##do", "##queo").
+
     Args:
-        source_vocabulary: source words, most frequent first; ids 0 (padding) and 1 (unknown) come before.
-        target_vocabulary: target words after padding and unknown; must start with `[START]`, `[END]`.
-        target_display: how each target word is shown (its most frequent casing); same length.
+        source_vocabulary: source words or pieces, most frequent first; ids 0 (padding) and 1 (unknown)
+            come before.
+        target_vocabulary: target words or pieces after padding and unknown; must start with `[START]`,
+            `[END]`.
+        target_display: how each target token is shown (a word's most frequent casing); same length.
         embedding_dim: size of the source and target word embeddings.
         units: one size per stacked bidirectional encoder layer (per direction); the decoder, the bridges
             from the encoder's final states and the attention read-out have `units[-1]`.
@@ -44,6 +53,8 @@ class Translator(keras.Model):
         attention: Luong "general" attention when True; the encoder's final states only when False.
         dropout: on embeddings and on the decoder's output features, in training.
         max_source_tokens, max_output_tokens, length_penalty: decoding limits and GNMT's length alpha.
+        tokens: "words" or "subwords", what the vocabularies hold.
+        display_words: with subwords, the words shown with capitals wherever they stand ("Dios").
     """
 
     def __init__(
@@ -59,6 +70,8 @@ class Translator(keras.Model):
         max_source_tokens=64,
         max_output_tokens=80,
         length_penalty=0.6,
+        tokens="words",
+        display_words=(),
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -69,6 +82,8 @@ class Translator(keras.Model):
                 f"target_display must have one entry per target word. Received: {len(target_display)} for "
                 f"{len(target_vocabulary)} words"
             )
+        if tokens not in TOKENS:
+            raise ValueError(f"`tokens` must be one of {TOKENS}. Received: tokens={tokens!r}")
         layer_class = layers.recurrent_layer_class(cell)
         self.source_vocabulary = list(source_vocabulary)
         self.target_vocabulary = list(target_vocabulary)
@@ -77,10 +92,17 @@ class Translator(keras.Model):
         self.cell_name, self.use_attention, self.dropout_rate = cell, bool(attention), dropout
         self.max_source_tokens, self.max_output_tokens = max_source_tokens, max_output_tokens
         self.length_penalty = length_penalty
+        self.tokens, self.display_words = tokens, list(display_words)
         decoder_units = self.units[-1]
 
         self.source_lookup = translation_text.word_lookup(self.source_vocabulary, name="source_lookup")
         self.target_lookup = translation_text.word_lookup(self.target_vocabulary, name="target_lookup")
+        self.split_source = None  # words
+        if tokens == "subwords":
+            self.display_lookup = translation_subwords.display_lookup(self.display_words, name="display_lookup")
+            self.split_source = translation_subwords.splitter(
+                self.source_lookup, translation_subwords.longest_piece(self.source_vocabulary)
+            )
         self.source_embedding = keras.layers.Embedding(len(self.source_vocabulary) + 2, embedding_dim, name="source_embedding")
         self.target_embedding = keras.layers.Embedding(len(self.target_vocabulary) + 2, embedding_dim, name="target_embedding")
         last = len(self.units) - 1
@@ -160,8 +182,9 @@ class Translator(keras.Model):
         logits, weights = self.read_out(decoded[:, None, :], outputs, keys, mask)
         if weights is None:
             weights = ops.zeros((ops.shape(tokens)[0], 1, ops.shape(mask)[1]))
-        # Padding and [START] are never outputs; they get no probability.
-        never = tf.one_hot([PAD_ID, START_ID], ops.shape(logits)[-1], on_value=-1e9, off_value=0.0)
+        # Padding and [START] are never outputs; nor is [UNK] with subwords, which spell every word.
+        never_ids = [PAD_ID, START_ID] + ([UNKNOWN_ID] if self.tokens == "subwords" else [])
+        never = tf.one_hot(never_ids, ops.shape(logits)[-1], on_value=-1e9, off_value=0.0)
         return tf.nn.log_softmax(logits[:, 0] + tf.reduce_sum(never, axis=0)), weights[:, 0], list(states)
 
     # -- strings in, strings out -----------------------------------------------------------------------
@@ -186,17 +209,26 @@ class Translator(keras.Model):
         if search not in ("greedy", "beam"):
             raise ValueError(f"`search` must be 'greedy' or 'beam'. Received: search={search!r}")
         source_ids, spellings, word_counts = translation_text.tokenize_source(
-            text, self.source_lookup, self.max_source_tokens
+            text, self.source_lookup, self.max_source_tokens, self.split_source
         )
         max_length = tf.minimum(
             tf.cast(self.max_output_tokens, tf.int32),
             tf.cast(tf.math.ceil(1.5 * tf.cast(tf.shape(source_ids)[1], tf.float32)), tf.int32) + 10,
         )
         ids, attention = self.search(source_ids, max_length, beam_width, search)
-        tokens, keep = translation_text.target_words(
-            ids, attention, source_ids, spellings, self.target_vocabulary, self.target_display, copy_names=self.use_attention
-        )
-        translation = translation_text.detokenize(tf.where(keep, tokens, ""))
+        if self.tokens == "subwords":
+            keep = translation_text.real_tokens(ids)
+            tokens = tf.gather(tf.constant(["", translation_text.UNKNOWN] + self.target_vocabulary), ids)
+            words = translation_subwords.output_words(
+                ids, keep, self.target_vocabulary, self.display_lookup, self.display_words, text
+            )
+        else:
+            tokens, keep = translation_text.target_words(
+                ids, attention, source_ids, spellings, self.target_vocabulary, self.target_display,
+                copy_names=self.use_attention,
+            )  # fmt: skip
+            words = tf.where(keep, tokens, "")
+        translation = translation_text.detokenize(words)
         translation = tf.where(word_counts > 0, translation, "")
         # For drawing, an unknown word left out of the translation still shows, as [UNK].
         tokens = tf.where(keep, tf.where(tf.equal(tokens, ""), translation_text.UNKNOWN, tokens), "")
@@ -217,6 +249,8 @@ class Translator(keras.Model):
             "max_source_tokens": self.max_source_tokens,
             "max_output_tokens": self.max_output_tokens,
             "length_penalty": self.length_penalty,
+            "tokens": self.tokens,
+            "display_words": self.display_words,
         }
 
     @classmethod

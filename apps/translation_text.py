@@ -33,9 +33,12 @@ def word_lookup(vocabulary, name=None):
     return keras.layers.StringLookup(vocabulary=vocabulary, mask_token=PAD, oov_token=UNKNOWN, name=name)
 
 
-def word_ids(text, lookup, max_tokens):
-    """Ragged ids `[batch, (words)]` of at most `max_tokens - 1` words: room is left for `[END]`."""
-    return lookup(split_words(text)[:, : max_tokens - 1])
+def word_ids(text, lookup, max_tokens, split=split_words):
+    """Ragged ids `[batch, (tokens)]` of at most `max_tokens - 1` tokens: room is left for `[END]`.
+
+    `split` turns strings into lowercased tokens: words by default, or subword pieces.
+    """
+    return lookup(split(text)[:, : max_tokens - 1])
 
 
 def build_vocabulary(texts, size, reserved=()):
@@ -54,23 +57,29 @@ def build_vocabulary(texts, size, reserved=()):
     return list(reserved) + words, list(reserved) + display
 
 
-def target_frequencies(texts, vocabulary):
-    """Smoothed frequency of each output id in `texts`, the `[END]` of every sentence included."""
-    ids = word_lookup(vocabulary)(split_words(tf.constant(list(texts)))).flat_values.numpy()
+def target_frequencies(texts, vocabulary, split=split_words):
+    """Smoothed frequency of each output id in `texts` split by `split`, the `[END]` of every sentence
+    included."""
+    ids = word_lookup(vocabulary)(split(tf.constant(list(texts)))).flat_values.numpy()
     counts = np.bincount(ids, minlength=len(vocabulary) + 2).astype("float64") + 1.0
     counts[END_ID] += len(texts)
     counts[[PAD_ID, START_ID]] = 1e-3  # never targets
     return counts / counts.sum()
 
 
-def tokenize_source(text, lookup, max_tokens):
-    """Strings [B] -> (ids [B, S] with `[END]` after the words, spellings [B, S], word counts [B]).
+def tokenize_source(text, lookup, max_tokens, split=None):
+    """Strings [B] -> (ids [B, S] with `[END]` after the tokens, spellings [B, S], token counts [B]).
 
-    The spellings keep the input's casing, for copying names into the output; they get an empty column
-    where the ids have `[END]`, so both have the same width.
+    With words (`split` None) the spellings keep the input's casing, for copying names into the output;
+    with a subword `split` they are the lowercased pieces, which need no copying. They get an empty
+    column where the ids have `[END]`, so both have the same width.
     """
-    words = word_ids(text, lookup, max_tokens)
-    spellings = split_words(text, lowercase=False)[:, : max_tokens - 1]
+    if split is None:
+        words = word_ids(text, lookup, max_tokens)
+        spellings = split_words(text, lowercase=False)[:, : max_tokens - 1]
+    else:
+        spellings = split(text)[:, : max_tokens - 1]
+        words = lookup(spellings)
     ids = tf.concat([words, tf.fill([words.nrows(), 1], tf.constant(END_ID, words.dtype))], axis=1)
     spellings = tf.concat([spellings.to_tensor(""), tf.fill([words.nrows(), 1], "")], axis=1)
     return ids.to_tensor(PAD_ID), spellings, words.row_lengths()
@@ -94,9 +103,7 @@ def target_words(ids, attention, source_ids, spellings, target_vocabulary, targe
         name = tf.logical_and(tf.strings.regex_full_match(copied, r"\p{Lu}.*"), unknown_source)
         copied = tf.where(name, copied, "")
     display = tf.where(tf.equal(ids, UNKNOWN_ID), copied, display)
-    keep = tf.logical_and(
-        tf.equal(tf.cumsum(tf.cast(tf.equal(ids, END_ID), tf.int32), axis=1), 0), tf.not_equal(ids, PAD_ID)
-    )
+    keep = real_tokens(ids)
     ends = [list(target_vocabulary).index(mark) + 2 for mark in SENTENCE_ENDS if mark in target_vocabulary]
     previous = previous_shown(ids, tf.not_equal(display, ""))
     starts = tf.logical_or(
@@ -104,6 +111,13 @@ def target_words(ids, attention, source_ids, spellings, target_vocabulary, targe
         tf.reduce_any(tf.equal(previous[:, :, None], tf.constant(ends, ids.dtype)), axis=-1),
     )
     return tf.where(starts, capitalize(display), display), keep
+
+
+def real_tokens(ids):
+    """Output ids [B, L] -> True for the tokens before `[END]` (and not padding)."""
+    return tf.logical_and(
+        tf.equal(tf.cumsum(tf.cast(tf.equal(ids, END_ID), tf.int32), axis=1), 0), tf.not_equal(ids, PAD_ID)
+    )
 
 
 def previous_shown(ids, shown):

@@ -241,15 +241,31 @@ def test_train_quick_reports_bleu_next_to_both_baselines(trained_translation):
     assert set(report["baselines"]) == {"identity (copy the English)", "word by word (dictionary from training)"}
     for scores in [report["model"], *report["baselines"].values()]:
         assert 0.0 <= scores["bleu"] <= 100.0 and 0.0 <= scores["chrf"] <= 100.0
-    assert {"bleu_greedy", "chrf_greedy", "train_pairs", "test_pairs"} <= set(report["model"])
+    assert {"bleu_greedy", "chrf_greedy", "train_pairs", "test_pairs", "validation_bleu", "copied_share"} <= set(
+        report["model"]
+    )
+    assert report["model"]["tokens"] == "words" and report["model"]["unknown_tokens"] >= 0
     report_dir = tmp_path / "reports" / "translation"
     samples = (report_dir / "samples.md").read_text()
     assert "## Best" in samples and "## Worst" in samples and "## Random" in samples
     assert (report_dir / "attention.png").stat().st_size > 1000
 
 
-def test_export_translates_odd_batches_in_a_fresh_process(trained_translation):
-    _, tmp_path, _ = trained_translation
+@pytest.fixture(scope="module")
+def trained_subwords(tmp_path_factory):
+    """The quick profile with subword tokens, in its own folder."""
+    tmp_path = tmp_path_factory.mktemp("translation_subwords")
+    report = pipeline.main(translation.TranslationApp(), ["train", "--quick", "--tokens", "subwords", *folders(tmp_path)])
+    return "translation", tmp_path, report
+
+
+@pytest.fixture(params=["words", "subwords"])
+def trained_either(request, trained_translation, trained_subwords):
+    return trained_translation if request.param == "words" else trained_subwords
+
+
+def test_export_translates_odd_batches_in_a_fresh_process(trained_either):
+    _, tmp_path, _ = trained_either
     script = f"""
 import json, tensorflow as tf
 loaded = tf.saved_model.load({str(tmp_path / "saved_models" / "translation" / "1")!r})
@@ -284,8 +300,17 @@ def test_predict_verb_prints_translations(trained_translation, capsys):
     assert "->" in capsys.readouterr().out
 
 
-def test_attention_rows_are_distributions_over_real_source_words(trained_translation):
-    _, tmp_path, _ = trained_translation
+def test_subword_export_writes_no_unknown_token(trained_subwords):
+    _, tmp_path, report = trained_subwords
+    assert report["model"]["tokens"] == "subwords" and report["model"]["unknown_tokens"] == 0
+    loaded = tf.saved_model.load(str(tmp_path / "saved_models" / "translation" / "1"))
+    result = loaded.signatures["translate_with_attention"](text=tf.constant(["The man went to Zorobabel.", "Ruth"]))
+    assert b"[UNK]" not in result["target_tokens"].numpy().ravel().tolist()
+    assert b"[UNK]" not in result["source_tokens"].numpy().ravel().tolist()  # every letter was seen in training
+
+
+def test_attention_rows_are_distributions_over_real_source_words(trained_either):
+    _, tmp_path, _ = trained_either
     loaded = tf.saved_model.load(str(tmp_path / "saved_models" / "translation" / "1"))
     result = loaded.signatures["translate_with_attention"](text=tf.constant(["The man went to Moab.", "Ruth"]))
     attention, targets = result["attention"].numpy(), result["target_tokens"].numpy()

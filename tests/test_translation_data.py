@@ -241,3 +241,13 @@ def test_word_by_word_beats_copying_on_the_validation_books(translation):
     assert time.monotonic() - start < 60
     assert scores["word_by_word"]["bleu"] > 5 + scores["identity"]["bleu"]
     assert scores["word_by_word"]["chrf"] > 10 + scores["identity"]["chrf"]
+
+
+def test_copied_share_counts_source_words_the_target_language_never_uses():
+    sources = ["Mordecai saw the king.", "Ruth went."]
+    translations = ["Mordecai vió al rey the.", "Rut fué."]
+    # "mordecai" and "the" come from the source and no Spanish training sentence has them; "rey" does.
+    found = translation_metrics.copied_share(translations, sources, ["El rey vió á Rut.", "Y fué."])
+    assert found == {"copied_words": 2, "output_words": 7, "copied_share": 2 / 7}
+    with pytest.raises(ValueError, match="Received: 1 hypotheses and 2 references"):
+        translation_metrics.copied_share(translations[:1], sources, [])
