@@ -27,7 +27,7 @@ from apps import pipeline, stock_baselines
 from apps.config import Config, layer_sizes
 from data import loaders, sources
 
-QUANTILES = (0.1, 0.5, 0.9)  # the 80% interval and the median
+QUANTILES = stock_baselines.QUANTILES  # (0.1, 0.5, 0.9): the 80% interval and the median, one tuple for model and scores
 MINIMUM_WINDOW = 10  # prices a request must hold at least: 9 returns give the LSTM some context
 QUICK_TICKERS = ("AAPL", "MSFT", "XOM")  # --quick on the bundled data: three of the twenty
 BUNDLED_SPLIT_DATES = ("2017-01-01", "2019-01-01")  # where validation and test start for the bundled and yfinance data
