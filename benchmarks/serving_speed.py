@@ -23,6 +23,7 @@ import pathlib
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import grpc
@@ -232,26 +233,31 @@ def mixed_load(operations, clients, rounds):
 
 
 def all_apps(export_dir, clients, rounds, output):
-    """The mixed load without and with per-model batching; writes serving_load.md and .json to `output`."""
-    config = output / "models.config"
-    config.write_text("model_config_list {\n" + "".join(
-        f'  config {{ name: "{name}" base_path: "{(export_dir / name).resolve()}" model_platform: "tensorflow" }}\n'
-        for name in APPS) + "}\n")  # fmt: skip
+    """The mixed load from one client, then from `clients` at once, each without and with per-model batching;
+    writes serving_load.md and .json to `output`. One client shows each operation's own latency on the server;
+    `clients` shows it queued behind the others on the machine's cores."""
     results = {}
-    for batching in (False, True):
-        process, rest_port, grpc_port = launch_server(["--model_config_file", str(config)], APPS,
-                                                      PER_MODEL_BATCHING if batching else [])  # fmt: skip
-        try:
-            stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(f"127.0.0.1:{grpc_port}"))
-            operations = mixed_operations(rest_port, stub, np.random.default_rng(0))
-            for operation in operations.values():  # the signatures that warmup does not cover
-                operation()
-            results["per-model batching" if batching else "no batching"] = mixed_load(operations, clients, rounds)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-    settings = list(results)
-    lines = ["| operation | " + " | ".join(f"{setting} p50 ms | p99 ms" for setting in settings) + " |",
+    with tempfile.TemporaryDirectory() as folder:
+        config = pathlib.Path(folder) / "models.config"
+        config.write_text("model_config_list {\n" + "".join(
+            f'  config {{ name: "{name}" base_path: "{(export_dir / name).resolve()}" model_platform: "tensorflow" }}\n'
+            for name in APPS) + "}\n")  # fmt: skip
+        for batching in (False, True):
+            process, rest_port, grpc_port = launch_server(["--model_config_file", str(config)], APPS,
+                                                          PER_MODEL_BATCHING if batching else [])  # fmt: skip
+            try:
+                stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(f"127.0.0.1:{grpc_port}"))
+                operations = mixed_operations(rest_port, stub, np.random.default_rng(0))
+                for operation in operations.values():  # the signatures that warmup does not cover
+                    operation()
+                for count in sorted({1, clients}):
+                    setting = f"{count} client{'s' if count > 1 else ''}, {'per-model batching' if batching else 'no batching'}"
+                    results[setting] = mixed_load(operations, count, rounds)
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+    settings = sorted(results, key=lambda setting: int(setting.split()[0]))
+    lines = ["| operation | " + " | ".join(f"{setting}: p50 ms | p99 ms" for setting in settings) + " |",
              "|---" * (1 + 2 * len(settings)) + "|"]  # fmt: skip
     for label in results[settings[0]]["by_operation"]:
         cells = [f"{results[setting]['by_operation'][label]['p50_ms']:.1f} | {results[setting]['by_operation'][label]['p99_ms']:.1f}"
@@ -263,7 +269,8 @@ def all_apps(export_dir, clients, rounds, output):
     print(table)
     (output / "serving_load.json").write_text(json.dumps(results, indent=2))
     (output / "serving_load.md").write_text(
-        table + f"\n\n{clients} clients x {rounds} rounds, exports under {export_dir}, {os.cpu_count()} CPU cores.\n")
+        table + f"\n\n{rounds} rounds per client, exports under {export_dir}, {os.cpu_count()} CPU cores.\n"
+        "Reproduce: `python -m benchmarks.serving_speed --all-apps`.\n")
     return results
 
 
