@@ -281,7 +281,7 @@ def test_loading_the_corpus_without_engines_installs_nothing_and_says_how_to(mon
 
 
 def test_install_engines_without_root_says_what_to_install(monkeypatch, no_apt_get):
-    monkeypatch.setattr(engines, "missing_engine_packages", lambda: ["flite"])
+    monkeypatch.setattr(engines, "missing_packages", lambda: ["flite"])
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(speech.EnginesMissing, match="apt-get install -y --no-install-recommends flite"):
         speech.install_engines()
@@ -299,7 +299,7 @@ def test_install_engines_as_root_updates_the_package_list_only_when_install_fail
         commands.append(command)
         return Result(1 if len(commands) == 1 else 0)  # the first install fails: a stale package list
 
-    monkeypatch.setattr(engines, "missing_engine_packages", lambda: missing.pop(0))
+    monkeypatch.setattr(engines, "missing_packages", lambda: missing.pop(0))
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     monkeypatch.setattr(engines.subprocess, "run", run)
     assert speech.install_engines() == ["flite"]
@@ -312,10 +312,10 @@ def test_install_engines_command_touches_the_stamp_only_when_everything_is_insta
 
     stamp = tmp_path / "stamp"
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    monkeypatch.setattr(engines, "missing_engine_packages", lambda: ["flite"])
+    monkeypatch.setattr(engines, "missing_packages", lambda: ["flite"])
     command_line.main(["install-engines", "--stamp", str(stamp)])
     assert not stamp.exists() and "apt-get install -y --no-install-recommends flite" in capsys.readouterr().out
-    monkeypatch.setattr(engines, "missing_engine_packages", lambda: [])
+    monkeypatch.setattr(engines, "missing_packages", lambda: [])
     command_line.main(["install-engines", "--stamp", str(stamp)])
     assert stamp.exists()
 

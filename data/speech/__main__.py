@@ -15,7 +15,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m data.speech", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     install = commands.add_parser(
-        "install-engines", help="apt-get install the TTS packages when root and missing; otherwise say what is missing"
+        "install-engines",
+        help="apt-get install the TTS and recording packages when root and missing; otherwise say what is missing",
     )
     install.add_argument("--stamp", help="a file to touch once every package is installed (for make)")
     build = commands.add_parser("build", help="synthesize and augment the corpus into the cache, print its sizes")
@@ -25,13 +26,13 @@ def main(argv=None):
     build.add_argument("--cache-dir", default=corpus.DEFAULT_CACHE_DIR)
     arguments = parser.parse_args(argv)
     if arguments.command == "install-engines":
-        missing = engines.missing_engine_packages()
+        missing = engines.missing_packages()
         if missing and os.geteuid() != 0:
             # Not root: make goes on without the stamp (the speech corpus tests skip); a later run as root installs.
             print(f"Speech corpus: {engines.missing_engines_message(missing)}")
             return
         installed = engines.install_engines()
-        print(f"Speech corpus: installed {installed}" if installed else "Speech corpus: TTS packages installed")
+        print(f"Speech corpus: installed {installed}" if installed else "Speech corpus: speech packages installed")
         if arguments.stamp:
             pathlib.Path(arguments.stamp).touch()
         return

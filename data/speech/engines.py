@@ -2,13 +2,15 @@
 
 Loading data never installs anything: a corpus build checks `require_engines()` and raises `EnginesMissing`
 with the command to run. Installing is `install_engines()`, run by `make venv` (`python -m data.speech
-install-engines`).
+install-engines`); it installs the packages of human recordings (`human.SOURCES`) too.
 """
 
 import os
 import pathlib
 import shutil
 import subprocess
+
+from data.speech import human
 
 # espeak-ng's eight English accents (`espeak-ng --voices=en`, the gmw/ voices; the mb/ ones need mbrola).
 ESPEAK_ACCENTS = (
@@ -36,14 +38,22 @@ def missing_engine_packages():
     return missing
 
 
+def missing_packages():
+    """Every Debian package the speech data uses that is not installed: the TTS engines, then the recordings of
+    people (`human.missing_packages()`; to download / installed: asterisk-core-sounds-en-wav 18 / 24 MB,
+    ktuberling-data 47 / 63 MB, klettres-data 40 / 50 MB, alsa-utils 1 / 2.5 MB)."""
+    engine_packages = missing_engine_packages()
+    return engine_packages + [package for package in human.missing_packages() if package not in engine_packages]
+
+
 def install_command(packages):
     return ["apt-get", "install", "-y", "--no-install-recommends", *packages]
 
 
 def missing_engines_message(packages):
     return (
-        f"The speech corpus is synthesized with the Debian packages {packages}, which are not installed. Loading "
-        f"data installs nothing; install them once as root: `make venv`, or "
+        f"The speech data needs the Debian packages {packages} (TTS engines, recordings of people), which are not "
+        f"installed. Loading data installs nothing; install them once as root: `make venv`, or "
         f"`sudo {' '.join(install_command(packages))}` (or `python -m data.speech install-engines` as root)."
     )
 
@@ -56,12 +66,13 @@ def require_engines():
 
 
 def install_engines():
-    """Installs the missing TTS packages with apt-get; the explicit step `make venv` runs as root.
+    """Installs the missing TTS and human-recording packages (`missing_packages()`) with apt-get; the explicit
+    step `make venv` runs as root.
 
     Returns the packages it installed (none when all were there). Raises `EnginesMissing` when some are missing
     and the process is not root (the message says what to run), or when they are still missing afterwards.
     """
-    packages = missing_engine_packages()
+    packages = missing_packages()
     if not packages:
         return []
     if os.geteuid() != 0:
@@ -72,9 +83,9 @@ def install_engines():
     if subprocess.run(command, env=environment).returncode != 0:
         subprocess.run(["apt-get", "update"], check=True, env=environment)
         subprocess.run(command, check=True, env=environment)
-    still_missing = missing_engine_packages()
+    still_missing = missing_packages()
     if still_missing:
-        raise EnginesMissing(f"apt-get installed the TTS packages but these are still missing: {still_missing}")
+        raise EnginesMissing(f"apt-get installed the speech packages but these are still missing: {still_missing}")
     return packages
 
 

@@ -1,0 +1,267 @@
+"""Recordings of real people speaking English that Debian packages ship, each source in one fixed role.
+
+"train" recordings may feed negatives and `_unknown_`; "evaluation" recordings are for the long keyword-free
+negative evaluation (false accepts per hour) and never enter training or model selection. Roles go by source,
+and each source is one speaker, so no voice is in both. What each source is, and the dead ends, is in
+HUMAN_SPEECH.md. Loading installs nothing: the packages are installed by `install_engines()` (`make venv`).
+"""
+
+import dataclasses
+import gzip
+import pathlib
+import re
+
+import numpy as np
+
+from data.speech import sound, vocabulary
+
+ROLES = ("train", "evaluation")
+# Words a listener cannot tell from a keyword once they are said alone: spotting "two" in "to" is not an error
+# the model can avoid, so a recording holding one is not keyword-free. "oh" and the letter O are how people read
+# zero in numbers.
+HOMOPHONES = {
+    "to": "two", "too": "two", "for": "four", "fore": "four", "know": "no", "won": "one", "ate": "eight",
+    "write": "right", "rite": "right", "wright": "right", "oh": "zero", "o": "zero",
+}  # fmt: skip
+NUMERAL = re.compile(r"\d+")  # "press 1", "21": read aloud with digit words, so counted as a keyword
+NOT_SPEECH = re.compile(r"\[.*\]|\(.*\)")  # a transcript such as "[ascending tones]" or "(1 second of silence)"
+
+
+class HumanSpeechMissing(RuntimeError):
+    """A source's Debian package is not installed; the message names it and the install command."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One speaker's recordings in one Debian package.
+
+    Args:
+        name: the source's name in `Recording.source`.
+        package: the Debian package that installs the recordings.
+        version: the package version these notes were measured on (Debian bookworm).
+        folder: where the package puts them.
+        pattern: the recordings under `folder` (a glob).
+        speaker: who speaks, as far as the package says.
+        accent: the English they speak.
+        role: "train" or "evaluation".
+        transcripts: how the words said are known: "file" (a transcript file, `transcript_file`), "name" (the
+            file name is the word), or "none".
+        transcript_file: the transcript ("name: text" lines, gzipped) when `transcripts` is "file".
+        transcript_package: the Debian package that installs `transcript_file`.
+        exclude: file names under `folder` that are not speech.
+    """
+
+    name: str
+    package: str
+    version: str
+    folder: str
+    pattern: str
+    speaker: str
+    accent: str
+    role: str
+    transcripts: str
+    transcript_file: str = ""
+    transcript_package: str = ""
+    exclude: tuple = ()
+
+    def packages(self):
+        return [self.package] + ([self.transcript_package] if self.transcript_package else [])
+
+
+SOURCES = (
+    # 568 prompts, 25.5 min at 8 kHz (telephone band): the only running speech, so the evaluation set.
+    Source(
+        name="asterisk-allison",
+        package="asterisk-core-sounds-en-wav",
+        version="1.6.1-1",
+        folder="/usr/share/asterisk/sounds/en_US_f_Allison",
+        pattern="**/*.wav",
+        speaker="Allison Smith (female, professional voice talent)",
+        accent="US English",
+        role="evaluation",
+        transcripts="file",
+        transcript_file="/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz",
+        transcript_package="asterisk-core-sounds-en",
+    ),
+    # 72 single words (body parts, clothes, objects), 61.5 s, 44.1 kHz stereo OGG.
+    Source(
+        name="ktuberling-en",
+        package="ktuberling-data",
+        version="4:22.12.3-1",
+        folder="/usr/share/ktuberling/sounds/en",
+        pattern="*.ogg",
+        speaker="one English voice of KTuberling (not named)",
+        accent="English (unstated)",
+        role="train",
+        transcripts="name",
+    ),
+    # 26 letters and 19 short words or sounds, 90.4 s, 44.1 kHz OGG.
+    Source(
+        name="klettres-en",
+        package="klettres-data",
+        version="4:22.12.3-1",
+        folder="/usr/share/klettres/en",
+        pattern="*/*.ogg",
+        speaker="KLettres' English voice (not named)",
+        accent="US English (the package's `en`)",
+        role="train",
+        transcripts="name",
+    ),
+    # 26 letters and 23 short words or sounds, 88.3 s, 44.1 kHz OGG.
+    Source(
+        name="klettres-en-gb",
+        package="klettres-data",
+        version="4:22.12.3-1",
+        folder="/usr/share/klettres/en_GB",
+        pattern="*/*.ogg",
+        speaker="KLettres' British English voice (not named)",
+        accent="British English",
+        role="train",
+        transcripts="name",
+    ),
+    # speaker-test's eight channel names ("Front Left" ...), 11.4 s, 48 kHz; Noise.wav is noise, not speech.
+    Source(
+        name="alsa-channels",
+        package="alsa-utils",
+        version="1.2.8-1",
+        folder="/usr/share/sounds/alsa",
+        pattern="*.wav",
+        speaker="the ALSA speaker-test voice (not named)",
+        accent="English (unstated)",
+        role="train",
+        transcripts="name",
+        exclude=("Noise.wav",),
+    ),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Recording:
+    """One recording: where it is, who says what, and which keywords it holds.
+
+    `keywords` are the keywords the transcript says or sounds like (`HOMOPHONES`, numerals): () for a
+    keyword-free recording, None when the words are not known.
+    """
+
+    source: str
+    path: str
+    speaker: str
+    role: str
+    transcript: str | None
+    keywords: tuple | None
+
+    @property
+    def contains_keyword(self):
+        return None if self.keywords is None else bool(self.keywords)
+
+
+def keywords_in(transcript):
+    """The keywords (`vocabulary.KEYWORDS`) that `transcript` says, sounds like, or reads as a numeral."""
+    found = []
+    for word in re.findall(r"[a-z0-9']+", transcript.lower()):
+        if word in vocabulary.KEYWORDS:
+            found.append(word)
+        elif word in HOMOPHONES:
+            found.append(HOMOPHONES[word])
+        elif NUMERAL.fullmatch(word):
+            found.extend(vocabulary.DIGIT_WORDS[int(digit)] for digit in word)
+    return tuple(dict.fromkeys(found))
+
+
+def missing_packages(role=None):
+    """The Debian packages of the sources (of `role`, or all) that are not installed, in table order."""
+    missing = []
+    for source in _sources(role):
+        for package, path in ((source.package, source.folder), (source.transcript_package, source.transcript_file)):
+            if package and not pathlib.Path(path).exists() and package not in missing:
+                missing.append(package)
+    return missing
+
+
+def missing_message(packages):
+    return (
+        f"The human speech recordings come from the Debian packages {packages}, which are not installed. Loading "
+        f"data installs nothing; install them once as root: `make venv` (or `python -m data.speech "
+        f"install-engines`), or `sudo apt-get install --no-install-recommends {' '.join(packages)}`."
+    )
+
+
+def recordings(role):
+    """The recordings of `role` ("train" or "evaluation"), sorted by source then path; no audio is read.
+
+    Raises `HumanSpeechMissing` when a package of the role is not installed.
+    """
+    packages = missing_packages(role)
+    if packages:
+        raise HumanSpeechMissing(missing_message(packages))
+    found = []
+    for source in _sources(role):
+        transcripts = _read_transcripts(source)
+        folder = pathlib.Path(source.folder)
+        paths = sorted(path for path in folder.glob(source.pattern) if path.name not in source.exclude)
+        if not paths:
+            raise HumanSpeechMissing(f"{source.package} is installed but {folder} holds no {source.pattern}")
+        for path in paths:
+            transcript = transcripts.get(path.relative_to(folder).with_suffix("").as_posix())
+            if transcript is not None and NOT_SPEECH.fullmatch(transcript):
+                continue
+            keywords = None if transcript is None else keywords_in(transcript)
+            found.append(Recording(source.name, str(path), source.speaker, source.role, transcript, keywords))
+    return found
+
+
+def load_human_speech(role, keyword_free=False):
+    """The recordings of `role` as audio: `(audio, recordings)`.
+
+    audio: float32 mono arrays at 16 kHz in [-1, 1], one per recording, of their own lengths; recordings: the
+    matching `Recording`s. `keyword_free=True` keeps only recordings whose transcript is known and holds no
+    keyword or homophone of one (the long negative evaluation).
+    """
+    chosen = [recording for recording in recordings(role) if not keyword_free or recording.keywords == ()]
+    return [read_audio(recording.path) for recording in chosen], chosen
+
+
+def read_audio(path):
+    """A WAV (scipy, `sound.read_wav`) or OGG/FLAC file (soundfile) as 16 kHz mono float32 in [-1, 1].
+
+    Clipped to [-1, 1]: a lossy decoder and the resampling filter can overshoot a full-scale peak a little.
+    """
+    if pathlib.Path(path).suffix.lower() == ".wav":
+        audio = sound.read_wav(path)
+    else:
+        import soundfile  # only the OGG sources need it, and importing data.speech must not
+
+        decoded, rate = soundfile.read(path, dtype="float32", always_2d=False)
+        audio = sound.resample(sound.to_float(decoded), rate)
+    return np.clip(audio, -1.0, 1.0)
+
+
+def _sources(role):
+    if role is not None and role not in ROLES:
+        raise ValueError(f"`role` must be one of {ROLES}. Received: role={role!r}")
+    return [source for source in SOURCES if role is None or source.role == role]
+
+
+def _read_transcripts(source):
+    """`{file path under the folder, without suffix: transcript}` of a source."""
+    folder = pathlib.Path(source.folder)
+    if source.transcripts == "name":
+        stems = {path.relative_to(folder).with_suffix("").as_posix() for path in folder.glob(source.pattern)}
+        # "egypt_palmtree" is the word "palmtree" of the Egypt scene; "Front_Left" is "Front Left".
+        return {stem: _spoken_name(source, stem) for stem in stems}
+    if source.transcripts == "none":
+        return {}
+    transcripts = {}
+    with gzip.open(source.transcript_file, "rt", encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            name, separator, text = line.partition(":")
+            if separator and not line.startswith(";"):
+                transcripts[name.strip()] = text.strip()
+    return transcripts
+
+
+def _spoken_name(source, stem):
+    name = stem.rsplit("/", 1)[-1]
+    if source.name == "ktuberling-en":
+        return name.rsplit("_", 1)[-1]
+    return name.replace("_", " ")
