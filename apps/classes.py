@@ -13,9 +13,12 @@ class ClassProbabilities(keras.layers.Dense):
 
     Args:
         labels: the class names, one per class, in output order.
+        thresholds: optional `{label: probability}`, the lowest probability at which the app reports that class
+            (the keyword spotter's operating point, chosen on validation after training). Kept with the model
+            and its exports like the names.
     """
 
-    def __init__(self, labels, **kwargs):
+    def __init__(self, labels, thresholds=None, **kwargs):
         kwargs.setdefault("activation", "softmax")
         labels = [str(label) for label in labels]
         if len(labels) < 2 or len(set(labels)) != len(labels):
@@ -24,10 +27,25 @@ class ClassProbabilities(keras.layers.Dense):
             raise ValueError(f"A sigmoid head has exactly 2 labels. Received: labels={labels!r}")
         super().__init__(1 if kwargs["activation"] == "sigmoid" else len(labels), **kwargs)
         self.labels = tuple(labels)
+        self.thresholds = None
+        if thresholds is not None:
+            self.set_thresholds(thresholds)
+
+    def set_thresholds(self, thresholds):
+        """Sets `thresholds` (`{label: probability}`, labels of this head, probabilities from 0 to 1)."""
+        if not isinstance(thresholds, dict):
+            raise ValueError(f"`thresholds` must be a dict {{label: probability}}. Received: {thresholds!r}")
+        unknown = sorted(set(thresholds) - set(self.labels))
+        wrong = {label: value for label, value in thresholds.items()
+                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1}  # fmt: skip
+        if unknown or wrong:
+            raise ValueError(f"`thresholds` must map labels of {list(self.labels)} to probabilities from 0 to 1. "
+                             f"Received: unknown labels {unknown}, values out of range {wrong}")  # fmt: skip
+        self.thresholds = {str(label): float(value) for label, value in thresholds.items()}
 
     def get_config(self):
         config = {key: value for key, value in super().get_config().items() if key != "units"}
-        return {**config, "labels": list(self.labels)}
+        return {**config, "labels": list(self.labels), "thresholds": self.thresholds}
 
 
 def model_labels(model):

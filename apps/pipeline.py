@@ -92,6 +92,10 @@ class App:
         """The app's own PNG plots; returns their paths."""
         return []
 
+    def calibrate(self, config, data, model):
+        """After training, before the model is saved and exported: choose operating settings (a threshold, say)
+        on validation data and keep them in the model. Nothing by default."""
+
     def report_files(self, config, data, predict, report_dir):
         """The app's own report files besides plots (sample predictions, say); returns their paths."""
         return []
@@ -220,6 +224,8 @@ def train(app, config):
         fit(model, train_dataset, validation_dataset, config, run_dir, history_path)
     if preprocessor is not None:
         model = keras.Sequential([app.raw_input(config), preprocessor, model], name=app.name)
+    if is_chief(strategy):
+        app.calibrate(config, data, model)
     model.save(run_dir / "model.keras")  # raw inputs in, as exported
     if not is_chief(strategy):
         return None

@@ -18,6 +18,12 @@ utterance, to measure what that wait buys.
 The labels come from the data (the 20 default keywords, `--keywords`, or the subfolders of `--data`) and are
 saved with the model, in its `ClassProbabilities` head, so the export's `labels` signature and
 `assets/labels.txt` always name the head's outputs.
+
+A spotter left switched on is judged by false accepts per hour of keyword-free audio and the keywords it then
+misses (`apps/keyword_spotting.py`). After training, a threshold per keyword is chosen on an hour of the
+validation split's keyword-free audio (`data/speech/negatives.py`) for at most 0.5 false accepts per hour; the
+head keeps them, the `labels` signature returns them, and `listen` uses them unless `--threshold` is given. The
+report measures both numbers and the DET curve on the test split's own hour, real people's speech included.
 """
 
 import argparse
@@ -33,10 +39,11 @@ import numpy as np
 import tensorflow as tf
 
 import layers
-from apps import pipeline
+from apps import keyword_spotting, pipeline
 from apps.classes import ClassProbabilities, model_labels
 from apps.config import Config, layer_sizes
 from data import sources, speech
+from data.speech import human
 from serving import formats
 
 SAMPLE_RATE = speech.SAMPLE_RATE
@@ -70,9 +77,14 @@ class SpeechConfig(Config):
     batch_size: int = 32  # more, smaller steps: 32 learned faster than 64 per second of training
     learning_rate: float = 5e-3  # Adam's starting step (5e-3 beat 2e-3 in 2 short epochs), cosine-decayed to 0
     patience: int = 3
+    # After training, a threshold per keyword chosen on the validation split's hour of keyword-free audio for at
+    # most 0.5 false accepts per hour (`keyword_spotting.calibrate`); the export ships them and `listen` uses them.
+    # The report then measures false accepts per hour and false rejects on the test split's long audio too.
+    calibrate: bool = True
+    long_negative_minutes: float = 5.5  # each of the 11 files of a split's long keyword-free audio: 1 h in all
 
     small_corpus: bool = False  # the quick corpus (about 1.6k clips, 40 espeak-ng voices): --demo trains on it
-    QUICK = dict(units=(16,), epochs=1, batch_size=32)
+    QUICK = dict(units=(16,), epochs=1, batch_size=32, calibrate=False)
     # 20 epochs of the full model on the quick corpus: 84% test accuracy, 9/10 human digits and the demo
     # recording's four words found, in 76 s in all (measured once, seed 0).
     DEMO = dict(small_corpus=True, epochs=20)
@@ -94,6 +106,7 @@ class SpeechConfig(Config):
 
 
 POOLING = ("mean", "max", "last")
+DEFAULT_THRESHOLD = 0.7  # `listen`'s threshold for an export without calibrated ones
 DEMO_WORDS = ("yes", "stop", "seven", "go")  # demo-recording's default words, where they are keywords of the data
 
 
@@ -332,6 +345,10 @@ class SpeechKeywordsApp(pipeline.App):
         data = load_splits(config)
         if set(speech.DIGIT_WORDS) <= set(data["labels"]):
             data["spokennumbers"] = speech.load_spokennumbers()
+            try:  # a second person's digits, from a Debian package that `make venv` installs
+                data["second_speaker_digits"] = human.load_digits()
+            except human.HumanSpeechMissing as error:
+                print(f"Second speaker's digits skipped: {error}")
         data["feature_mean"], data["feature_std"] = feature_statistics(data["train"][0])
         return data
 
@@ -401,8 +418,10 @@ class SpeechKeywordsApp(pipeline.App):
         def serve(audio):
             return answer(model(loudest_second(checked_audio(audio)), training=False))
 
+        thresholds = tf.constant(export_thresholds(model), tf.float32)
+
         def labels():
-            return {"labels": table.lookup(tf.range(count, dtype=tf.int64))}
+            return {"labels": table.lookup(tf.range(count, dtype=tf.int64)), "thresholds": thresholds}
 
         endpoints = {
             "serving_default": (serve, [tf.TensorSpec([None, None], tf.float32, name="audio")]),
@@ -416,6 +435,27 @@ class SpeechKeywordsApp(pipeline.App):
                 tf.TensorSpec([None, None], tf.float32, name="state"),
             ])  # fmt: skip
         return endpoints
+
+    def calibrate(self, config, data, model):
+        """Per-keyword thresholds for at most 0.5 false accepts per hour on the validation split's long
+        keyword-free audio, kept in the model's head (so in its `.keras` file and its exports)."""
+        if not config.calibrate or is_bidirectional(model):
+            return
+        names = list(data["labels"])
+        try:
+            recordings, manifest = negatives_for(config, data, "validation")
+        except speech.EnginesMissing as error:
+            print(f"Thresholds not calibrated (listen keeps its default {DEFAULT_THRESHOLD}): {error}")
+            return
+        scored = keyword_spotting.score_negatives(model_probabilities(model), recordings)
+        thresholds = keyword_spotting.calibrate(scored, names)
+        model.get_layer("probabilities").set_thresholds(thresholds)
+        count, hours, _, _ = keyword_spotting.false_accepts(scored, names, thresholds)
+        data["calibration"] = {"validation_hours": hours, "validation_false_accepts": count,
+                               "thresholds": thresholds}  # fmt: skip
+        print(f"Thresholds for <= {keyword_spotting.TARGET_FALSE_ACCEPTS_PER_HOUR} false accepts per hour, chosen on "
+              f"{hours:.2f} h of the validation split's keyword-free audio ({count} false accepts there): "
+              + ", ".join(f"{label} {value:.3f}" for label, value in thresholds.items()))  # fmt: skip
 
     def example_inputs(self, config, data):
         audio = data["test"][0]
@@ -439,6 +479,17 @@ class SpeechKeywordsApp(pipeline.App):
                  "probability": float(guess["probabilities"][0].max())}
                 for index, (word, label, guess) in enumerate(zip(words, predicted, guesses))
             ]
+        if "second_speaker_digits" in data:
+            clips, words = data["second_speaker_digits"]
+            guesses = [predict({"audio": clip[None, :]}) for clip in clips]
+            predicted = [guess["label"][0].decode() for guess in guesses]
+            metrics["second_speaker_digits_correct"] = int(sum(word == guess for word, guess in zip(words, predicted)))
+            metrics["second_speaker_digits_predictions"] = [
+                {"truth": word, "predicted": label, "probability": float(guess["probabilities"][0].max())}
+                for word, label, guess in zip(words, predicted, guesses)
+            ]  # fmt: skip
+        if config.calibrate:
+            metrics.update(spotting_evaluation(config, data, predict, names))
         metrics["labels"] = names
         return metrics
 
@@ -490,7 +541,17 @@ class SpeechKeywordsApp(pipeline.App):
         axis.set_xlabel("predicted")
         axis.set_ylabel("true")
         axis.set_title(f"Test confusion matrix ({len(labels)} clips; colour: row fraction)")
-        return [pipeline.save_figure(figure, report_dir / "confusion_matrix.png")]
+        plots = [pipeline.save_figure(figure, report_dir / "confusion_matrix.png")]
+        if "spotting" in data:
+            plots.append(plot_det_curve(data["spotting"], report_dir / "det_curve.png"))
+        return plots
+
+    def report_files(self, config, data, predict, report_dir):
+        if "spotting" not in data:
+            return []
+        path = report_dir / "long_audio.md"
+        path.write_text(long_audio_report(data["spotting"]))
+        return [path]
 
     # Command line ----------------------------------------------------------------------------------------
 
@@ -662,6 +723,169 @@ def make_stream_function(model, answer):
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Long audio: thresholds, false accepts per hour, false rejects, the DET curve
+# ---------------------------------------------------------------------------------------------------------
+
+
+def export_thresholds(model):
+    """The threshold of each class, in label order, as the export's `labels` signature gives them: the head's
+    calibrated ones, else `DEFAULT_THRESHOLD` for keywords; 1.0 for `_silence_` and `_unknown_`, never reported."""
+    labels = model_labels(model)
+    calibrated = model.get_layer("probabilities").thresholds or {}
+    keywords = keyword_spotting.keyword_mask(labels)
+    return [calibrated.get(label, DEFAULT_THRESHOLD) if keyword else 1.0 for label, keyword in zip(labels, keywords)]
+
+
+def signature_thresholds(signatures, labels):
+    """`{keyword: threshold}` from a loaded (or served) export's `labels` signature; None for an export made
+    before thresholds were calibrated (its `labels` signature has no `thresholds`)."""
+    outputs = signatures["labels"]()
+    if "thresholds" not in outputs:
+        return None
+    values = outputs["thresholds"].numpy()
+    keywords = keyword_spotting.keyword_mask(labels)
+    return {label: float(value) for label, value, keyword in zip(labels, values, keywords) if keyword}
+
+
+def negatives_for(config, data, split):
+    """The long keyword-free audio of `split` for this data's keywords (`data.speech.negatives`)."""
+    from data.speech import negatives
+
+    keywords = [label for label in data["labels"] if label not in (speech.SILENCE, speech.UNKNOWN)]
+    settings = negatives.NegativesConfig(file_minutes=config.long_negative_minutes)
+    return negatives.load_long_negatives(split, keywords, settings)  # one fixed audio, whatever the training seed
+
+
+def model_probabilities(model):
+    """One-second clips `[n, 16000]` -> the Keras model's probabilities, as the export computes them."""
+    return lambda clips: model.predict_on_batch(np.asarray(clips, np.float32))
+
+
+def spotting_evaluation(config, data, predict, names):
+    """False accepts per hour on the test split's long keyword-free audio and false rejects of its keyword clips
+    placed in long audio, at the export's thresholds and at `DEFAULT_THRESHOLD`, and the DET curve. Keeps the
+    details in `data["spotting"]` for the plot and `long_audio.md`; returns the report's numbers."""
+    try:
+        recordings, manifest = negatives_for(config, data, "test")
+    except speech.EnginesMissing as error:
+        print(f"No long-audio evaluation: {error}")
+        return {}
+    probabilities_of = lambda clips: predict({"audio": clips})["probabilities"]  # noqa: E731
+    thresholds = signature_thresholds(predict.signatures, names)
+    scored = keyword_spotting.score_negatives(probabilities_of, recordings)
+    audio, labels = data["test"]
+    background = audio[labels == names.index(speech.SILENCE)] if speech.SILENCE in names else np.zeros((1, CLIP_SAMPLES))
+    placed = keyword_spotting.score_placed_keywords(
+        probabilities_of, audio, labels, names, background, np.random.default_rng(config.seed)
+    )
+    metrics, points = {}, {}
+    settings = [(f"at {DEFAULT_THRESHOLD}", DEFAULT_THRESHOLD)]
+    if thresholds is not None:  # an export made before calibration has none
+        settings.insert(0, ("calibrated", thresholds))
+    for name, setting in settings:
+        count, hours, by_kind, by_label = keyword_spotting.false_accepts(scored, names, setting)
+        missed, clip_labels = keyword_spotting.false_rejects(placed, names, setting)
+        points[name] = {
+            "false_accepts": count, "false_accepts_per_hour": count / hours, "false_reject_rate": float(missed.mean()),
+            "by_kind": {kind: {"false_accepts": kind_count, "hours": kind_hours}
+                        for kind, (kind_count, kind_hours) in by_kind.items()},
+            "false_accepts_by_keyword": by_label,
+            "false_reject_rate_by_keyword": {names[index]: float(missed[clip_labels == index].mean())
+                                             for index in np.unique(clip_labels)},
+        }  # fmt: skip
+        suffix = "" if name == "calibrated" else f"_at_{DEFAULT_THRESHOLD}"
+        metrics[f"false_accepts_per_hour{suffix}"] = count / hours
+        metrics[f"false_reject_rate{suffix}"] = float(missed.mean())
+    metrics["long_negative_hours"] = sum(hours for _, _, hours, _, _ in scored)
+    metrics["placed_keyword_clips"] = int(len(placed[0]))
+    curve = keyword_spotting.det_curve(scored, placed, names)
+    data["spotting"] = {"thresholds": thresholds, "points": points, "det_curve": curve, "manifest": manifest,
+                        "calibration": data.get("calibration"), "placed_clips": int(len(placed[0]))}  # fmt: skip
+    metrics["spotting"] = {key: value for key, value in data["spotting"].items() if key != "manifest"}
+    return metrics
+
+
+def plot_det_curve(spotting, path):
+    """False-reject rate against false accepts per hour, one threshold shared by all keywords, and the
+    calibrated per-keyword operating point."""
+    figure, axis = pipeline.pyplot().subplots(figsize=(6.5, 4.5))
+    curve = np.array(spotting["det_curve"])
+    shown = np.maximum(curve[:, 1], 0.05)  # zero false accepts drawn at the axis' floor
+    axis.plot(shown, 100 * curve[:, 2], marker="o", markersize=3, label="one threshold for every keyword")
+    for threshold, rate, rejects in curve[:: max(1, len(curve) // 8)]:
+        axis.annotate(f"{threshold:g}", (max(rate, 0.05), 100 * rejects), fontsize=7, xytext=(3, 3),
+                      textcoords="offset points")  # fmt: skip
+    point = spotting["points"].get("calibrated")
+    if point is not None:
+        axis.plot(max(point["false_accepts_per_hour"], 0.05), 100 * point["false_reject_rate"], "r*", markersize=12,
+                  label="per-keyword thresholds (chosen on validation)")  # fmt: skip
+    axis.axvline(keyword_spotting.TARGET_FALSE_ACCEPTS_PER_HOUR, color="grey", linestyle=":", label="target: 0.5 FA/h, 5% FRR")
+    axis.axhline(5, color="grey", linestyle=":")
+    axis.set_xscale("log")
+    axis.set_xlabel("false accepts per hour (test split's keyword-free audio; 0 drawn at 0.05)")
+    axis.set_ylabel("false-reject rate (%)")
+    axis.set_title(f"DET curve: {spotting['placed_clips']} test keyword clips, "
+                   f"{spotting['manifest']['seconds'] / 3600:.2f} h of negatives")  # fmt: skip
+    axis.legend(fontsize=8)
+    axis.grid(True, which="both", alpha=0.3)
+    return pipeline.save_figure(figure, path)
+
+
+def long_audio_report(spotting):
+    """`long_audio.md`: the operating points, per keyword and per kind of audio, the DET curve's points, and
+    what the long negative audio holds."""
+    lines = ["# Keyword spotting on long audio (test split)", ""]
+    lines += ["| setting | false accepts per hour | false-reject rate |", "|---|---|---|"]
+    for name, point in spotting["points"].items():
+        lines.append(f"| {name} | {point['false_accepts_per_hour']:.2f} ({point['false_accepts']}) | "
+                     f"{100 * point['false_reject_rate']:.1f}% |")  # fmt: skip
+    default = spotting["points"][f"at {DEFAULT_THRESHOLD}"]
+    calibrated = spotting["points"].get("calibrated")
+    thresholds = spotting["thresholds"] or {}
+
+    def cells(point, label):
+        if point is None:
+            return "- | -"
+        return f"{100 * point['false_reject_rate_by_keyword'].get(label, 0):.1f}% | {point['false_accepts_by_keyword'].get(label, 0)}"
+
+    lines += ["", "| keyword | threshold | false-reject rate | false accepts | "
+              f"at {DEFAULT_THRESHOLD}: false-reject rate | false accepts |", "|---|---|---|---|---|---|"]
+    for label in default["false_reject_rate_by_keyword"]:
+        threshold = f"{thresholds[label]:.4f}" if label in thresholds else "-"
+        lines.append(f"| {label} | {threshold} | {cells(calibrated, label)} | {cells(default, label)} |")
+    lines += ["", "| kind of audio | hours | false accepts per hour, calibrated | "
+              f"at {DEFAULT_THRESHOLD} |", "|---|---|---|---|"]
+    for kind, values in default["by_kind"].items():
+        rate = "-" if calibrated is None else f"{calibrated['by_kind'][kind]['false_accepts'] / values['hours']:.1f}"
+        lines.append(f"| {kind} | {values['hours']:.2f} | {rate} | {values['false_accepts'] / values['hours']:.1f} |")
+    lines += ["", "DET curve (one threshold for every keyword):", "", "| threshold | false accepts per hour | "
+              "false-reject rate |", "|---|---|---|"]
+    lines += [f"| {threshold:g} | {rate:.2f} | {100 * rejects:.1f}% |" for threshold, rate, rejects in spotting["det_curve"]]
+    manifest = spotting["manifest"]
+    synthetic = [entry for entry in manifest["files"] if entry["kind"] != "human speech"]
+    voices = sorted({voice for entry in synthetic for voice in entry["voices"]})
+    lines += ["", f"The negative audio: {manifest['seconds'] / 3600:.2f} h of the test split. Synthetic "
+              f"(`data/speech/negatives.py`): {sum(entry['seconds'] for entry in synthetic) / 3600:.2f} h, "
+              f"{len(voices)} test voices reading keyword-free Bible verses, babble, noise and music-like sound. "
+              "None of it, nor any of its voices, is heard in training or in choosing the thresholds (validation "
+              "audio of validation voices)."]  # fmt: skip
+    for entry in manifest["files"]:
+        if entry["kind"] == "human speech":
+            lines.append(f"Real people (`data/speech/human.py`, evaluation role, never trained on): "
+                         f"{entry['seconds'] / 60:.1f} min, {entry['recordings']} keyword-free recordings of "
+                         f"{', '.join(entry['voices'])} ({', '.join(entry['sources'])}).")  # fmt: skip
+    lines.append("")
+    lines += ["| file | kind | seconds | voices | verses |", "|---|---|---|---|---|"]
+    lines += [f"| {entry['file']} | {entry['kind']} | {entry['seconds']:.0f} | {len(entry['voices'])} | {entry['verses']} |"
+              for entry in manifest["files"]]  # fmt: skip
+    if spotting.get("calibration"):
+        calibration = spotting["calibration"]
+        lines += ["", f"Thresholds chosen on {calibration['validation_hours']:.2f} h of the validation split's "
+                  f"long audio, where they give {calibration['validation_false_accepts']} false accepts."]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Metrics, baseline features
 # ---------------------------------------------------------------------------------------------------------
 
@@ -731,7 +955,10 @@ read_wav = formats.read_wav  # `listen` reads its recording as `predict` reads c
 
 def add_listen_arguments(parser):
     parser.add_argument("file", help="a WAV recording (any rate, mono or stereo)")
-    parser.add_argument("--threshold", type=float, default=0.7, help="lowest keyword probability reported")
+    parser.add_argument("--threshold", type=float,
+                        help="lowest keyword probability reported, for every keyword (default: the export's "
+                             f"per-keyword thresholds, calibrated for <= 0.5 false accepts per hour; "
+                             f"{DEFAULT_THRESHOLD} for an export without them)")  # fmt: skip
     parser.add_argument("--hop-ms", type=int, default=200, dest="hop_ms",
                         help="a new 1 s window starts every hop (a multiple of 100 ms)")  # fmt: skip
     parser.add_argument("--server", help="HOST:PORT of a model server's gRPC port: stream through its speech_keywords "
@@ -768,27 +995,20 @@ def stream_windows(stream_signature, audio, hop_ms=200):
     return windows
 
 
-def detect(stream_signature, audio, labels, threshold=0.7, hop_ms=200):
+def detect(stream_signature, audio, labels, threshold=DEFAULT_THRESHOLD, hop_ms=200):
     """Time-stamped keyword detections in a long recording: the windows of `stream_windows` whose most
-    probable class is a keyword (of `labels`, the export's class names) at `threshold` or above. Of
-    detections less than 1 s apart (overlapping windows) only the most probable is kept: a word is reported once, and a window that catches only the
-    end of "stop" does not add an "up".
+    probable class is a keyword (of `labels`, the export's class names) at its threshold or above
+    (`threshold`: one number for every keyword, or `{keyword: threshold}` as the export's `labels` signature
+    gives them). Of detections less than 1 s apart (overlapping windows) only the most probable is kept: a word
+    is reported once, and a window that catches only the end of "stop" does not add an "up"
+    (`keyword_spotting.detections`, the rule the long-audio evaluation applies).
 
     Returns `[(seconds at the window's centre, label, probability)]`.
     """
-    keywords = set(keyword_positions(labels))
-    detections = []
-    for centre, probabilities in stream_windows(stream_signature, audio, hop_ms):
-        best = int(np.argmax(probabilities))
-        label, probability = labels[best], float(probabilities[best])
-        if best not in keywords or probability < threshold:
-            continue
-        if detections and centre - detections[-1][0] < 1.0 - 1e-6:
-            if probability > detections[-1][2]:
-                detections[-1] = (centre, label, probability)
-            continue
-        detections.append((centre, label, probability))
-    return detections
+    windows = stream_windows(stream_signature, audio, hop_ms)
+    centres = np.array([centre for centre, _ in windows])
+    probabilities = np.array([row for _, row in windows]).reshape(len(windows), len(labels))
+    return keyword_spotting.detections(centres, probabilities, labels, threshold)
 
 
 def served_signatures(address):
@@ -827,7 +1047,12 @@ def listen_with(signatures, arguments, source):
                          f"stream). Received signatures: {sorted(signatures)}")  # fmt: skip
     audio = read_wav(arguments.file)
     labels = labels_of(signatures)
-    detections = detect(signatures["stream"], audio, labels, arguments.threshold, arguments.hop_ms)
+    threshold = arguments.threshold
+    if threshold is None:
+        threshold = signature_thresholds(signatures, labels) or DEFAULT_THRESHOLD
+    elif not 0 <= threshold <= 1:
+        raise ValueError(f"--threshold is a probability, from 0 to 1. Received: {threshold}")
+    detections = detect(signatures["stream"], audio, labels, threshold, arguments.hop_ms)
     print(f"{arguments.file}: {len(audio) / SAMPLE_RATE:.1f} s, {len(detections)} keyword(s), {source}")
     for seconds, label, probability in detections:
         print(f"  {seconds:7.2f} s  {label:<8} p={probability:.2f}")

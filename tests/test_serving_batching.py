@@ -202,7 +202,7 @@ def test_an_input_less_signature_is_answered_unbatched_and_refused_in_tf_serving
     per_model = serve([Model("speech_keywords", speech)], BatchingConfig(per_model=True))
     try:
         status, body = rest(per_model, "POST", "/v1/models/speech_keywords:predict", {"signature_name": "labels", "inputs": {}})
-        assert status == 200 and [label.encode() for label in body["outputs"]] == expected
+        assert status == 200 and [label.encode() for label in body["outputs"]["labels"]] == expected
         assert tf.make_ndarray(labels_over_grpc(per_model).outputs["labels"]).tolist() == expected
     finally:
         per_model.stop()

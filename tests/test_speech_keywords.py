@@ -309,3 +309,18 @@ def test_listen_windows_are_the_whole_clip_answers(trained_speech):
         begin = int(round((centre - 0.5) * SAMPLE_RATE))
         whole = signatures["serving_default"](audio=tf.constant(padded[None, begin : begin + CLIP_SAMPLES]))
         np.testing.assert_allclose(probabilities, whole["probabilities"].numpy()[0], atol=1e-4)
+
+
+def test_batched_windows_are_listens_stream_windows(trained_speech):
+    """The long-audio evaluation scores `listen`'s windows in batches through serving_default: the same
+    windows, the same probabilities as the streams."""
+    from apps import keyword_spotting
+
+    signatures = tf.saved_model.load(str(export_dir(trained_speech))).signatures
+    audio = np.random.default_rng(5).normal(0, 0.05, int(2.55 * SAMPLE_RATE)).astype(np.float32)
+    windows = speech_keywords.stream_windows(signatures["stream"], audio, hop_ms=200)
+    centres, probabilities = keyword_spotting.window_probabilities(
+        lambda clips: signatures["serving_default"](audio=tf.constant(clips))["probabilities"].numpy(), audio, 200
+    )
+    np.testing.assert_allclose(centres, [centre for centre, _ in windows])
+    np.testing.assert_allclose(probabilities, np.stack([row for _, row in windows]), atol=1e-4)

@@ -13,10 +13,15 @@ digits, Speech Commands online. All of it 16 kHz mono float32 in [-1, 1], 1 s cl
 
 The loaders return `sources.make_splits`' dict, with the label names under "labels".
 
+- `negatives.load_long_negatives()`: an hour of keyword-free audio per split (running speech by the split's
+  voices, babble, noise, music-like sound), on which false accepts per hour are counted.
+- `human.load_human_speech()`: recordings of real people from Debian packages, each source in one role
+  (training `_unknown_`, or evaluation only); `human.load_digits()`, a second person's digits.
+
 Modules, by concern: `vocabulary` (keywords, labels, `_unknown_` words), `sound` (WAV files, resampling,
 1 s clips), `augmentation`, `engines` (the TTS packages and their install step), `synthesis`, `corpus`,
-`folders` (the user's recordings), `recordings` (spokennumbers, Speech Commands) and `human` (recordings of people
-in Debian packages).
+`folders` (the user's recordings), `recordings` (spokennumbers, Speech Commands), `human` (recordings of people
+in Debian packages) and `negatives` (long keyword-free audio).
 """
 
 from data.speech.corpus import CorpusConfig, load_speech_keywords

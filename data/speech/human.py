@@ -16,13 +16,7 @@ import numpy as np
 from data.speech import sound, vocabulary
 
 ROLES = ("train", "evaluation")
-# Words a listener cannot tell from a keyword once they are said alone: spotting "two" in "to" is not an error
-# the model can avoid, so a recording holding one is not keyword-free. "oh" and the letter O are how people read
-# zero in numbers.
-HOMOPHONES = {
-    "to": "two", "too": "two", "for": "four", "fore": "four", "know": "no", "won": "one", "ate": "eight",
-    "write": "right", "rite": "right", "wright": "right", "oh": "zero", "o": "zero",
-}  # fmt: skip
+HOMOPHONES = vocabulary.HOMOPHONES
 NUMERAL = re.compile(r"\d+")  # "press 1", "21": read aloud with digit words, so counted as a keyword
 NOT_SPEECH = re.compile(r"\[.*\]|\(.*\)")  # a transcript such as "[ascending tones]" or "(1 second of silence)"
 
@@ -265,3 +259,17 @@ def _spoken_name(source, stem):
     if source.name == "ktuberling-en":
         return name.rsplit("_", 1)[-1]
     return name.replace("_", " ")
+
+
+def load_digits():
+    """A second person's ten digits: Allison Smith's `digits/0.wav` ... `9.wav` (evaluation role, 8 kHz
+    telephone prompts resampled to 16 kHz), as `(audio, labels "zero" ... "nine")` like `load_spokennumbers`.
+
+    Raises `HumanSpeechMissing` when the package is not installed.
+    """
+    chosen = {pathlib.Path(recording.path).stem: recording for recording in recordings("evaluation")
+              if recording.source == "asterisk-allison" and pathlib.Path(recording.path).parent.name == "digits"}  # fmt: skip
+    missing = [str(digit) for digit in range(10) if str(digit) not in chosen]
+    if missing:
+        raise HumanSpeechMissing(f"asterisk-allison lacks the digit recordings {missing}")
+    return [read_audio(chosen[str(digit)].path) for digit in range(10)], list(vocabulary.DIGIT_WORDS)

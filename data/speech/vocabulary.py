@@ -27,6 +27,13 @@ COMMON_WORDS = [
     "hello", "okay", "water", "open", "please", "apple", "music", "table", "window", "green", "coffee", "paper",
     "morning", "garden", "river", "little", "dinner",
 ]  # fmt: skip
+# Words a listener cannot tell from a default keyword once said alone (homophone -> keyword): spotting "two" in
+# "to" is not an error a model can avoid, so audio holding one is not keyword-free. "oh" and the letter O are how
+# people read zero in numbers.
+HOMOPHONES = {
+    "to": "two", "too": "two", "for": "four", "fore": "four", "know": "no", "knows": "no", "won": "one",
+    "ate": "eight", "write": "right", "rite": "right", "wright": "right", "oh": "zero", "o": "zero",
+}  # fmt: skip
 UNKNOWN_WORDS = FILLER_WORDS + SPEECH_COMMANDS_V2_EXTRAS + CONFUSABLE_WORDS + COMMON_WORDS
 
 # Letters, digits, apostrophes and hyphens, words separated by single spaces: what the three synthesizers read as
@@ -68,6 +75,13 @@ def unknown_words_for(keywords):
     """`UNKNOWN_WORDS` less any that is a keyword or a word of one ("lights on" removes "lights" and "on")."""
     taken = set(keywords) | {part for keyword in keywords for part in re.split(r"[ -]", keyword)}
     return [word for word in UNKNOWN_WORDS if word not in taken]
+
+
+def sounds_like_keywords(keywords):
+    """The keywords, their words ("lights on": "lights", "on") and the words that sound exactly like them: what
+    keyword-free audio must not say."""
+    words = set(keywords) | {part for keyword in keywords for part in re.split(r"[ -]", keyword)}
+    return words | {homophone for homophone, keyword in HOMOPHONES.items() if keyword in words}
 
 
 def file_stem(word):
