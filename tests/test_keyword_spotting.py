@@ -206,3 +206,15 @@ def test_calibrated_thresholds_go_through_the_export_to_listen(trained_app, tmp_
     assert used["t"] == 0.3
     with pytest.raises(ValueError, match="from 0 to 1. Received: 3.0"):
         pipeline.main(app, ["listen", str(recording), "--threshold", "3", "--quick", *folders(tmp_path)])
+
+
+def test_a_recording_is_keyword_free_only_when_its_words_are_known_and_say_none():
+    from data.speech import human
+
+    def recording(transcript):
+        return human.Recording("s", "p.wav", "someone", "evaluation", transcript, None)
+
+    assert human.free_of(recording("Please hold."), vocabulary.KEYWORDS)
+    for transcript in ("Press 1.", "Go ahead.", "Thank you for calling.", "Oh.", None):  # a numeral, "go", "for", "oh"
+        assert not human.free_of(recording(transcript), vocabulary.KEYWORDS), transcript
+    assert human.free_of(recording("Go ahead."), ["lights on"]) and not human.free_of(recording("Turn it on."), ["lights on"])

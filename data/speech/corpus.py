@@ -11,7 +11,6 @@ import json
 import multiprocessing
 import os
 import pathlib
-import re
 import shutil
 import tempfile
 
@@ -377,14 +376,12 @@ def _human_rows(directory, config):
 
     if not config.human_unknown_copies:
         return pd.DataFrame()
-    forbidden = vocabulary.sounds_like_keywords(config.keywords)
     audio, recordings = human.load_human_speech("train")
     folder = pathlib.Path(directory) / "wav" / "train" / "human"
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
     for index, (clip, recording) in enumerate(zip(audio, recordings)):
-        words = set(re.findall(r"[a-z0-9']+", (recording.transcript or "").lower()))
-        if recording.transcript is None or words & forbidden or any(word.isdigit() for word in words):
+        if not human.free_of(recording, config.keywords):
             continue
         path = f"wav/train/human/{index}.wav"
         sound.write_wav(pathlib.Path(directory) / path, sound.fit_to_clip(clip, crop="loudest"))

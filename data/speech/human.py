@@ -273,3 +273,12 @@ def load_digits():
     if missing:
         raise HumanSpeechMissing(f"asterisk-allison lacks the digit recordings {missing}")
     return [read_audio(chosen[str(digit)].path) for digit in range(10)], list(vocabulary.DIGIT_WORDS)
+
+
+def free_of(recording, keywords):
+    """True when the recording's words are known and say none of `keywords`, none of their words, no word that
+    sounds like one (`vocabulary.sounds_like_keywords`) and no numeral: what may stand for keyword-free speech."""
+    if recording.transcript is None:
+        return False
+    words = set(re.findall(r"[a-z0-9']+", recording.transcript.lower()))
+    return not words & vocabulary.sounds_like_keywords(keywords) and not any(word.isdigit() for word in words)

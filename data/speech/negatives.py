@@ -282,13 +282,12 @@ def human_negatives(keywords=tuple(vocabulary.KEYWORDS), seed=0):
     """
     from data.speech import human
 
-    forbidden = vocabulary.sounds_like_keywords(vocabulary.check_keywords(keywords))
+    keywords = vocabulary.check_keywords(keywords)
     audio, recordings = human.load_human_speech("evaluation")
     rng = np.random.default_rng([seed, 23])
     pieces, used = [], []
     for clip, recording in zip(audio, recordings):
-        words = set(re.findall(r"[a-z0-9']+", (recording.transcript or "").lower()))
-        if recording.transcript is None or words & forbidden or any(word.isdigit() for word in words):
+        if not human.free_of(recording, keywords):
             continue
         pieces += [clip, np.zeros(int(rng.uniform(0.3, 1.0) * sound.SAMPLE_RATE), np.float32)]
         used.append(recording)
