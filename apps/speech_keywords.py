@@ -1005,7 +1005,7 @@ def detect(stream_signature, audio, labels, threshold=DEFAULT_THRESHOLD, hop_ms=
 
     Returns `[(seconds at the window's centre, label, probability)]`.
     """
-    windows = stream_windows(stream_signature, audio, hop_ms)
+    windows = list(stream_windows(stream_signature, audio, hop_ms))  # 22 numbers a window: 3 MB for an hour
     centres = np.array([centre for centre, _ in windows])
     probabilities = np.array([row for _, row in windows]).reshape(len(windows), len(labels))
     return keyword_spotting.detections(centres, probabilities, labels, threshold)

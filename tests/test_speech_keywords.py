@@ -318,7 +318,7 @@ def test_batched_windows_are_listens_stream_windows(trained_speech):
 
     signatures = tf.saved_model.load(str(export_dir(trained_speech))).signatures
     audio = np.random.default_rng(5).normal(0, 0.05, int(2.55 * SAMPLE_RATE)).astype(np.float32)
-    windows = speech_keywords.stream_windows(signatures["stream"], audio, hop_ms=200)
+    windows = list(speech_keywords.stream_windows(signatures["stream"], audio, hop_ms=200))
     centres, probabilities = keyword_spotting.window_probabilities(
         lambda clips: signatures["serving_default"](audio=tf.constant(clips))["probabilities"].numpy(), audio, 200
     )
