@@ -11,8 +11,8 @@ digits, Speech Commands online. All of it 16 kHz mono float32 in [-1, 1], 1 s cl
 
 The loaders return `sources.make_splits`' dict, with the label names under "labels".
 
-Modules, by concern: `vocabulary` (keywords, labels, `_unknown_` words), `sound` (WAV files, resampling,
-1 s clips), `augmentation`, `engines` (the TTS packages and their install step), `synthesis`, `corpus`,
+Modules, by concern: `vocabulary` (keywords, labels, `_unknown_` words), `sound` (WAV files, whole or in blocks,
+resampling, 1 s clips), `augmentation`, `engines` (the TTS packages and their install step), `synthesis`, `corpus`,
 `folders` (the user's recordings) and `recordings` (spokennumbers, Speech Commands).
 """
 
@@ -20,11 +20,12 @@ from data.speech.corpus import CorpusConfig, load_speech_keywords
 from data.speech.engines import EnginesMissing, install_engines, missing_engine_packages
 from data.speech.folders import load_audio_folder
 from data.speech.recordings import load_speech_commands, load_spokennumbers
-from data.speech.sound import CLIP_SAMPLES, SAMPLE_RATE, fit_to_clip, read_wav, write_wav
+from data.speech.sound import CLIP_SAMPLES, SAMPLE_RATE, WavBlocks, fit_to_clip, read_wav, write_wav
 from data.speech.vocabulary import DIGIT_WORDS, KEYWORDS, LABELS, SILENCE, UNKNOWN, check_keywords
 
 __all__ = [
     "CLIP_SAMPLES", "DIGIT_WORDS", "KEYWORDS", "LABELS", "SAMPLE_RATE", "SILENCE", "UNKNOWN", "CorpusConfig", "check_keywords",
     "EnginesMissing", "fit_to_clip", "install_engines", "load_audio_folder", "load_speech_commands",
-    "load_speech_keywords", "load_spokennumbers", "missing_engine_packages", "read_wav", "write_wav",
+    "load_speech_keywords", "load_spokennumbers", "missing_engine_packages", "read_wav", "WavBlocks",
+    "write_wav",
 ]  # fmt: skip
