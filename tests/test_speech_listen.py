@@ -1,6 +1,9 @@
-"""The speech app's long recordings: the WAV read in blocks equals the whole-file reader sample for sample, in
-memory that does not grow with the file, and broken files are refused clearly."""
+"""The speech app's `listen` on long and odd recordings: the WAV read in blocks equals the whole-file reader
+sample for sample, in memory that does not grow with the file; the batched window streams equal one stream per
+call (the path they replaced, benchmarks/listen_speed.py keeps it); stereo, 8 and 48 kHz, silence, clipping and
+broken files through `listen` and `predict` get a result or a clear error."""
 
+import json
 import struct
 import tracemalloc
 import wave
@@ -8,10 +11,17 @@ import wave
 import numpy as np
 import pytest
 import scipy.io.wavfile
+import tensorflow as tf
 
-from apps import speech_keywords
+from apps import pipeline, speech_keywords
+from apps.speech_keywords import SAMPLE_RATE
+from benchmarks import listen_speed
+from benchmarks.listen_speed import stream_windows_one_per_call
 from data import speech
 from data.speech import sound
+from tests.helpers import folders
+
+NAME = "speech_keywords"
 
 
 def tone_bursts(seconds, rate, seed=0):
@@ -147,3 +157,95 @@ def test_broken_files_are_refused_before_any_audio_is_read(tmp_path, kind):
 def test_wav_blocks_need_a_positive_block_length(tmp_path):
     with pytest.raises(ValueError, match="`block_seconds` must be positive. Received: block_seconds=0"):
         speech.WavBlocks(write_file(tmp_path / "file.wav", "mono 16 kHz"), block_seconds=0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Through the quick model: batched streams, the verbs
+# ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained_speech(trained_app):
+    return trained_app(NAME)
+
+
+@pytest.fixture(scope="module")
+def signatures(trained_speech):
+    return tf.saved_model.load(str(trained_speech[1] / "saved_models" / NAME / "1")).signatures
+
+
+def test_batched_windows_and_detections_equal_one_stream_per_call(trained_speech, signatures, tmp_path, monkeypatch):
+    """On test-voice words from the quick corpus, at hops that divide the second and one that does not, and read
+    whole or in blocks: the same windows, bit for bit, and so the same detections."""
+    recording = tmp_path / "demo.wav"
+    pipeline.main(speech_keywords.SpeechKeywordsApp(),
+                  ["demo-recording", str(recording), "--quick", "--words", "yes", "two", "stop",
+                   "--gap-seconds", "0.55", *folders(trained_speech[1])])  # fmt: skip
+    audio = speech.read_wav(recording)
+    labels = speech_keywords.labels_of(signatures)
+    for hop_ms in (100, 200, 300, 1000):
+        expected = stream_windows_one_per_call(signatures["stream"], audio, hop_ms)
+        for source in (audio, speech.WavBlocks(recording, block_seconds=0.37)):
+            windows = list(speech_keywords.stream_windows(signatures["stream"], source, hop_ms))
+            assert [centre for centre, _ in windows] == [centre for centre, _ in expected], hop_ms
+            for (_, probabilities), (_, reference) in zip(windows, expected):
+                np.testing.assert_array_equal(probabilities, reference)
+    detections = speech_keywords.detect(signatures["stream"], speech.WavBlocks(recording), labels, threshold=0.0)
+    monkeypatch.setattr(speech_keywords, "stream_windows", stream_windows_one_per_call)
+    assert detections and detections == speech_keywords.detect(signatures["stream"], audio, labels, threshold=0.0)
+
+
+def test_one_call_per_chunk_and_one_more_a_second(signatures):
+    """Five concurrent windows at the default hop take one call per 100 ms chunk, and one call per second begins
+    the windows of the second ahead: a second of audio and the second of silence after it take 21 calls (the
+    first chunk has no stream to continue yet), where one stream per call took 80."""
+    batches, singles = [], []
+
+    def counting(calls):
+        def call(**inputs):
+            calls.append(inputs["audio"].shape[0])
+            return signatures["stream"](**inputs)
+
+        return call
+
+    audio = np.zeros(SAMPLE_RATE, np.float32)
+    windows = list(speech_keywords.stream_windows(counting(batches), audio))
+    assert len(windows) == len(stream_windows_one_per_call(counting(singles), audio)) == 6  # begun at 0, 0.2, ..., 1 s
+    assert len(batches) == 21 and max(batches) == 5
+    assert len(singles) == 80 and max(singles) == 1
+
+
+@pytest.mark.parametrize("kind", READABLE)
+def test_listen_and_predict_answer_odd_files(trained_speech, tmp_path, capsys, kind):
+    path = write_file(tmp_path / "odd.wav", kind)
+    app, arguments = speech_keywords.SpeechKeywordsApp(), folders(trained_speech[1])
+    detections = pipeline.main(app, ["listen", str(path), "--threshold", "0", *arguments])
+    seconds = len(speech.read_wav(path)) / SAMPLE_RATE
+    assert f"{path}: {seconds:.1f} s, {len(detections)} keyword(s)" in capsys.readouterr().out
+    assert all(0 <= centre <= seconds + 1 and 0 <= probability <= 1 for centre, _, probability in detections)
+    outputs = pipeline.main(app, ["predict", str(path), *arguments])
+    assert outputs["label"].shape == (1,) and np.all(np.isfinite(outputs["probabilities"]))
+    assert "clip 1:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
+def test_listen_and_predict_refuse_broken_files_clearly(trained_speech, tmp_path, kind):
+    path = write_file(tmp_path / "broken.wav", kind)
+    expected = f"Could not read a WAV file at {path}. Received: .*{BROKEN[kind]}"
+    for verb in ("listen", "predict"):
+        with pytest.raises(ValueError, match=expected):
+            pipeline.main(speech_keywords.SpeechKeywordsApp(), [verb, str(path), *folders(trained_speech[1])])
+
+
+def test_listen_speed_benchmark_writes_its_report(trained_speech, tmp_path):
+    """A few seconds of the benchmark's recording through both paths: its report and numbers are written, and
+    the two paths' windows are identical (the timings themselves are not checked: the cores are shared)."""
+    export = trained_speech[1] / "saved_models" / NAME / "1"
+    wav = listen_speed.write_recording(tmp_path / "recording.wav", 6)
+    assert speech.WavBlocks(wav).frames == 6 * SAMPLE_RATE
+    results = listen_speed.main(["--export", str(export), "--wav", str(wav), "--old-seconds", "2",
+                                 "--output", str(tmp_path / "reports")])  # fmt: skip
+    assert results["audio_seconds"] == 6 and results["slice_seconds"] == 2 and results["slice_windows_identical"]
+    assert results["real_time_factor"] > 0 and results["peak_resident_mb_after"] >= results["peak_resident_mb_before"]
+    assert json.loads((tmp_path / "reports" / "listen_speed.json").read_text())["command"] == results["command"]
+    assert f"--wav {wav}" in (tmp_path / "reports" / "listen_speed.md").read_text()
