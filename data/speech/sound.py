@@ -56,10 +56,11 @@ class WavBlocks:
     """A WAV file read in blocks: iterating yields consecutive float32 arrays whose concatenation is
     `read_wav(path, target_rate)`, sample for sample, and `len()` is that concatenation's length.
 
-    For recordings too long to hold (an hour of 48 kHz stereo is 1.4 GB as float64): about `block_seconds`
-    of the file is in memory at a time, however long it is. The header is parsed, and checked, when the
-    object is made, by the same scipy reader as `read_wav` (memory-mapped, so no sample is read then), so the
-    two accept the same files and raise the same `ValueError`s; a truncated file is refused up front.
+    For recordings too long to hold (an hour of 48 kHz stereo is 0.7 GB of 16-bit samples, and `read_wav` holds
+    several times that while it converts and resamples): about `block_seconds` of the file is in memory at a
+    time, however long it is. The header is parsed, and checked, when the object is made, by the same scipy
+    reader as `read_wav` (memory-mapped, so no sample is read then), so the two accept the same files and refuse
+    the same ones with a `ValueError`; a truncated file is refused up front.
 
     scipy cannot memory-map samples of 3 bytes (24-bit PCM): such a file is read whole, as `read_wav` does.
     """
