@@ -79,6 +79,11 @@ def write_file(path, kind, seconds=1.3):
         path.write_bytes(path.read_bytes()[:30])
     elif kind == "not a WAV":
         path.write_bytes(b"ID3\x03 this is an MP3, not a WAV")
+    elif kind == "a rate of 0 Hz":  # a corrupt header that scipy accepts: its byte rate is 0 too
+        write_file(path, "mono 16 kHz", seconds)
+        header = bytearray(path.read_bytes())
+        header[24:32] = bytes(8)
+        path.write_bytes(header)
     else:
         raise AssertionError(kind)
     return path
@@ -90,6 +95,7 @@ BROKEN = {  # what the error names (`read_wav`, which reads the data, says also 
     "truncated data": "a truncated WAV file",
     "cut in the header": "not a readable WAV file",
     "not a WAV": "not a readable WAV file",
+    "a rate of 0 Hz": r"its header gives a sample rate of 0 Hz; expected a positive rate",
 }
 
 

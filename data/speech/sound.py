@@ -49,7 +49,15 @@ def read_wav(path, target_rate=SAMPLE_RATE):
     truncated = [str(warning.message) for warning in caught if "prematurely" in str(warning.message)]
     if truncated:
         raise ValueError(f"{path}: a truncated WAV file ({truncated[0]})")
+    check_rate(path, rate)
     return resample(to_float(audio), rate, target_rate)
+
+
+def check_rate(path, rate):
+    """A header whose sample rate is 0 passes scipy's checks when its byte rate is 0 too."""
+    if rate <= 0:
+        raise ValueError(f"{path}: not a readable WAV file (its header gives a sample rate of {rate} Hz; expected "
+                         f"a positive rate)")  # fmt: skip
 
 
 class WavBlocks:
@@ -88,6 +96,7 @@ class WavBlocks:
             except Exception as error:  # struct.error or EOFError for a header cut short
                 raise ValueError(f"{path}: not a readable WAV file ({type(error).__name__}: {error})") from None
         if self.whole is None:
+            check_rate(path, self.rate)
             self.offset, self.dtype = samples.offset, samples.dtype
             self.frames = len(samples)
             self.channels = samples.shape[1] if samples.ndim == 2 else 1
@@ -136,7 +145,9 @@ def resample_blocks(blocks, rate, target_rate=SAMPLE_RATE):
         return
     ratio = fractions.Fraction(target_rate, rate)
     up, down = ratio.numerator, ratio.denominator
-    reach = 10 * max(up, down)  # resample_poly's default filter half-length, in upsampled samples
+    # resample_poly's default filter half-length, in upsampled samples (scipy is pinned; the tests compare the
+    # blocks with the whole signal's resampling bit for bit, so a change there would show).
+    reach = 10 * max(up, down)
     held, start, emitted = np.zeros(0, np.float32), 0, 0  # inputs from `start` on; outputs yielded so far
     for block in blocks:
         held = np.concatenate([held, np.asarray(block, np.float32)])
