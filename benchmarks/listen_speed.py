@@ -6,7 +6,8 @@ stretches of silence and of noise. `listen`'s path runs over all of it: the WAV 
 real-time factor (seconds of audio per wall-clock second) and the resident memory: the process' peak
 (`resource.getrusage`'s ru_maxrss, TensorFlow included) before and after the hour, and the current resident
 memory (VmRSS of /proc/self/status) sampled after every block the reader yields, to show that it does not grow
-with the recording. On a slice at the start it then times the path `listen` took before, one stream per call
+with the recording; and, each in a fresh process, how much reading the file alone raises the peak, whole and
+in blocks. On a slice at the start it then times the path `listen` took before, one stream per call
 on the whole recording in memory, against the new one, and checks that their windows are identical.
 
     python -m benchmarks.listen_speed [--export saved_models/speech_keywords/N] [--seconds 3600] [--wav FILE]
@@ -19,6 +20,8 @@ import os
 import pathlib
 import platform
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 import wave
@@ -26,7 +29,7 @@ import wave
 import numpy as np
 import tensorflow as tf
 
-from apps import speech_keywords
+from apps import pipeline, speech_keywords
 from apps.speech_keywords import CLIP_SAMPLES, SAMPLE_RATE, STREAM_CHUNK
 from data import speech
 from data.speech import sound
@@ -113,6 +116,29 @@ def sampled(blocks, samples):
         samples.append(resident_megabytes())
 
 
+def reading_peak_megabytes(path, whole):
+    """How much the peak resident memory of a fresh Python process grows while it reads the WAV file at `path`
+    whole (`speech.read_wav`, as `listen` did) or in blocks (`speech.WavBlocks`), in MB: its own process, so
+    that neither TensorFlow nor the other reader is counted. The peak is VmHWM of /proc/self/status, which
+    starts afresh in the new program (ru_maxrss would start from this process' peak, inherited at the fork);
+    None where /proc is not there."""
+    if resident_megabytes() is None:
+        return None
+    read = "len(speech.read_wav(path))" if whole else "sum(len(block) for block in speech.WavBlocks(path))"
+    script = (
+        "import pathlib, sys\nfrom data import speech\npath = sys.argv[1]\n"
+        "def peak():\n"
+        "    status = pathlib.Path('/proc/self/status').read_text().splitlines()\n"
+        "    return int(next(line for line in status if line.startswith('VmHWM:')).split()[1])\n"
+        f"before = peak()\n{read}\nprint(peak() - before)\n"
+    )
+    root = pathlib.Path(__file__).resolve().parent.parent
+    environment = {**os.environ, "PYTHONPATH": str(root)}
+    output = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True,
+                            env=environment, cwd=root).stdout  # fmt: skip
+    return int(output.split()[-1]) / 1024
+
+
 def first_seconds(path, seconds):
     """The first `seconds` of the WAV file at `path`, as one 16 kHz array, read in blocks."""
     wanted = int(seconds * SAMPLE_RATE)
@@ -126,6 +152,9 @@ def first_seconds(path, seconds):
 
 
 def measure(export, wav, old_seconds, hop_ms=200, threshold=0.7):
+    """Times `listen`'s path (`detect` on `speech.WavBlocks`) over the WAV file `wav` through the export's
+    `stream` signature, then both paths on its first `old_seconds`, after a warm-up of each; returns the numbers
+    that `report` writes."""
     signatures = tf.saved_model.load(str(export)).signatures
     stream, labels = signatures["stream"], speech_keywords.labels_of(signatures)
     warm_up = np.zeros(2 * CLIP_SAMPLES, np.float32)
@@ -158,6 +187,10 @@ def measure(export, wav, old_seconds, hop_ms=200, threshold=0.7):
     print(f"first {slice_seconds:.0f} s: one stream per call {slice_seconds / old_wall:.1f}x real time, batched "
           f"{slice_seconds / new_wall:.1f}x; windows identical: {identical}")  # fmt: skip
     quarters = [resident[round(fraction * (len(resident) - 1))] for fraction in (0, 0.25, 0.5, 0.75, 1)]
+    reading = {"whole": reading_peak_megabytes(wav, whole=True), "blocks": reading_peak_megabytes(wav, whole=False)}
+    if reading["whole"] is not None:
+        print(f"reading the WAV alone raises the peak resident memory by {reading['whole']:.0f} MB whole, "
+              f"{reading['blocks']:.0f} MB in blocks")  # fmt: skip
     return {
         "export": str(export), "wav": str(wav), "audio_seconds": audio_seconds, "hop_ms": hop_ms,
         "threshold": threshold, "cpu_cores": os.cpu_count(), "tensorflow": tf.__version__,
@@ -167,6 +200,7 @@ def measure(export, wav, old_seconds, hop_ms=200, threshold=0.7):
         "resident_mb_at_0_25_50_75_100_percent": quarters,
         "wav_megabytes": os.path.getsize(wav) / 2**20,
         "whole_recording_float32_megabytes": len(recording) * 4 / 2**20,
+        "reading_peak_growth_mb_whole": reading["whole"], "reading_peak_growth_mb_blocks": reading["blocks"],
         "slice_seconds": slice_seconds, "slice_one_stream_per_call_real_time_factor": slice_seconds / old_wall,
         "slice_batched_real_time_factor": slice_seconds / new_wall, "slice_speedup": old_wall / new_wall,
         "slice_windows_identical": identical,
@@ -174,7 +208,8 @@ def measure(export, wav, old_seconds, hop_ms=200, threshold=0.7):
 
 
 def latest_export(base=DEFAULT_EXPORT_BASE):
-    versions = sorted(int(path.name) for path in base.glob("*") if path.name.isdigit()) if base.is_dir() else []
+    """The newest version folder under `base`, as `listen` would load it."""
+    versions = pipeline.version_numbers(base) if base.is_dir() else []
     if not versions:
         raise SystemExit(f"No export under {base}: run `python -m apps.speech_keywords train` or give --export. "
                          f"Received: no version folders")  # fmt: skip
@@ -195,24 +230,32 @@ def report(results, command):
     )
     resident = ", ".join(f"{value:.0f}" for value in results["resident_mb_at_0_25_50_75_100_percent"])
     verdict = "met" if results["real_time_factor"] >= results["target_real_time_factor"] else "missed"
+    whole, blocks = results["reading_peak_growth_mb_whole"], results["reading_peak_growth_mb_blocks"]
+    reading = "not measured (no /proc here)" if whole is None else (
+        f"the peak resident memory grows by {whole:.0f} MB read whole (`read_wav`, as `listen` read it before), "
+        f"by {blocks:.0f} MB read in blocks (`speech.WavBlocks`)"
+    )  # fmt: skip
+    notes = [
+        f"Target: at least {results['target_real_time_factor']:.0f}x real time on 2 cores: **{verdict}** "
+        f"({results['real_time_factor']:.1f}x; {results['cpu_cores']} CPU cores here).",
+        f"Batched against one stream per call on the same slice: {results['slice_speedup']:.1f}x faster; windows "
+        f"identical: {results['slice_windows_identical']}.",
+        f"Memory: peak resident {results['peak_resident_mb_before']:.0f} MB after loading the export, "
+        f"{results['peak_resident_mb_after']:.0f} MB after the whole recording (`resource.getrusage` ru_maxrss, "
+        f"TensorFlow included). Resident memory (VmRSS) at 0, 25, 50, 75 and 100% of the recording: {resident} MB.",
+        f"Reading the {results['wav_megabytes']:.0f} MB WAV file alone, in a fresh process: {reading}.",
+        f"{results['detections']} detections at threshold {results['threshold']} (the recording holds human digits, "
+        f"which are keywords, and noise).",
+        f"Export {results['export']}, hop {results['hop_ms']} ms, TensorFlow {results['tensorflow']}.",
+    ]
+    bullets = "\n".join(f"- {note}" for note in notes)
     return f"""# `listen` on {hours:.2f} h of audio
 
 | path | audio | wall | real-time factor |
 |---|---|---|---|
 {table}
 
-- Target: at least {results['target_real_time_factor']:.0f}x real time on 2 cores: **{verdict}**
-  ({results['real_time_factor']:.1f}x; {results['cpu_cores']} CPU cores here).
-- Batched against one stream per call on the same slice: {results['slice_speedup']:.1f}x faster, windows
-  identical: {results['slice_windows_identical']}.
-- Memory: peak resident {results['peak_resident_mb_before']:.0f} MB after loading the export and
-  {results['peak_resident_mb_after']:.0f} MB after the whole recording (`resource.getrusage` ru_maxrss, TensorFlow
-  included). Resident memory (VmRSS) at 0, 25, 50, 75 and 100% of the recording: {resident} MB. The WAV file is
-  {results['wav_megabytes']:.0f} MB; read whole, it would be {results['whole_recording_float32_megabytes']:.0f} MB of float32
-  samples.
-- {results['detections']} detections at threshold {results['threshold']} (the recording holds human digits, which
-  are keywords, and noise).
-- Export {results['export']}, hop {results['hop_ms']} ms, TensorFlow {results['tensorflow']}.
+{bullets}
 
 Reproduce: `{command}`
 """
