@@ -85,10 +85,13 @@ test-slow: venv
 	$(PYTHON) -m pytest -m slow
 
 # The speed benchmark also compares against PyTorch's CPU build when it can be installed; the project
-# itself never needs torch.
+# itself never needs torch. `listen` on an hour of audio (about 2 minutes on 2 cores) needs a speech export,
+# so it runs where `python -m apps.speech_keywords train` has made one.
 bench: venv
 	$(PYTHON) -m pip install --quiet torch==2.13.0 || echo "torch not installed: the PyTorch column stays empty"
 	$(PYTHON) -m benchmarks.rnn_speed
+	if [ -d saved_models/speech_keywords ]; then $(PYTHON) -m benchmarks.listen_speed; \
+	  else echo "No speech export: train one (python -m apps.speech_keywords train) for benchmarks.listen_speed"; fi
 
 clean:
 	rm -rf $(VENV)

@@ -60,12 +60,13 @@ def format_translation(inputs, outputs):
     )
 
 
-def read_wav(path):
-    """A WAV file as float32 mono 16 kHz samples in [-1, 1], as the speech app's training clips."""
+def read_wav(path, blocks=False):
+    """A WAV file as float32 mono 16 kHz samples in [-1, 1], as the speech app's training clips; with `blocks`,
+    a `speech.WavBlocks` that reads the same samples block by block as they are used, for a long recording."""
     from data import speech  # the corpus' own reader, so that clients hear what training heard
 
     try:
-        return speech.read_wav(path)
+        return speech.WavBlocks(path) if blocks else speech.read_wav(path)
     except (OSError, ValueError) as error:
         raise ValueError(f"Could not read a WAV file at {path}. Received: {error}") from None
 

@@ -302,7 +302,7 @@ def test_listen_windows_are_the_whole_clip_answers(trained_speech):
     """Each 1 s window `detect` reads from its streams is what serving_default says about that window."""
     signatures = tf.saved_model.load(str(export_dir(trained_speech))).signatures
     audio = np.random.default_rng(4).normal(0, 0.05, 3 * SAMPLE_RATE).astype(np.float32)
-    windows = speech_keywords.stream_windows(signatures["stream"], audio, hop_ms=500)
+    windows = list(speech_keywords.stream_windows(signatures["stream"], audio, hop_ms=500))
     assert [round(centre, 2) for centre, _ in windows[:3]] == [0.5, 1.0, 1.5]
     padded = np.concatenate([audio, np.zeros(CLIP_SAMPLES, np.float32)])
     for centre, probabilities in windows:

@@ -18,8 +18,8 @@ The loaders return `sources.make_splits`' dict, with the label names under "labe
 - `human.load_human_speech()`: recordings of real people from Debian packages, each source in one role
   (training `_unknown_`, or evaluation only); `human.load_digits()`, a second person's digits.
 
-Modules, by concern: `vocabulary` (keywords, labels, `_unknown_` words), `sound` (WAV files, resampling,
-1 s clips), `augmentation`, `engines` (the TTS packages and their install step), `synthesis`, `corpus`,
+Modules, by concern: `vocabulary` (keywords, labels, `_unknown_` words), `sound` (WAV files, whole or in blocks,
+resampling, 1 s clips), `augmentation`, `engines` (the TTS packages and their install step), `synthesis`, `corpus`,
 `folders` (the user's recordings), `recordings` (spokennumbers, Speech Commands), `human` (recordings of people
 in Debian packages) and `negatives` (long keyword-free audio).
 """
@@ -29,12 +29,13 @@ from data.speech.engines import EnginesMissing, install_engines, missing_engine_
 from data.speech.folders import load_audio_folder
 from data.speech.human import load_human_speech
 from data.speech.recordings import load_speech_commands, load_spokennumbers
-from data.speech.sound import CLIP_SAMPLES, SAMPLE_RATE, fit_to_clip, read_wav, write_wav
+from data.speech.sound import CLIP_SAMPLES, SAMPLE_RATE, WavBlocks, fit_to_clip, read_wav, write_wav
 from data.speech.vocabulary import DIGIT_WORDS, KEYWORDS, LABELS, SILENCE, UNKNOWN, check_keywords
 
 __all__ = [
     "CLIP_SAMPLES", "DIGIT_WORDS", "KEYWORDS", "LABELS", "SAMPLE_RATE", "SILENCE", "UNKNOWN", "CorpusConfig", "check_keywords",
     "EnginesMissing", "fit_to_clip", "install_engines", "load_audio_folder", "load_human_speech",
     "load_speech_commands", "load_speech_keywords", "load_spokennumbers", "missing_engine_packages", "read_wav",
+    "WavBlocks",
     "write_wav",
 ]  # fmt: skip
