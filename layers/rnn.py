@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from layers.time_loop import run_time_loop
+from layers.time_loop import hand_written_gradient_loop, run_time_loop
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
@@ -20,6 +20,9 @@ class RNN(keras.layers.Layer):
         go_backwards: process the sequence in reverse; returned sequences are then in reverse order too.
         zero_output_for_mask: with `return_sequences`, masked steps output zeros instead of the carried
             state (`keras.layers.Bidirectional` turns this on).
+        hand_written_gradient: use the cell's hand-written backward pass where it applies (default True);
+            `gradient_path(training)` says which path a call takes. False always differentiates the
+            generic loop automatically (the tests' reference).
 
     Call arguments:
         sequences: `(batch, time, features)`.
@@ -40,6 +43,7 @@ class RNN(keras.layers.Layer):
         return_state=False,
         go_backwards=False,
         zero_output_for_mask=False,
+        hand_written_gradient=True,
         **kwargs,
     ):
         if isinstance(cell, dict):
@@ -60,6 +64,7 @@ class RNN(keras.layers.Layer):
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.hand_written_gradient = bool(hand_written_gradient)
         self.stateful = False  # read by keras.layers.Bidirectional, as is `states`
         self.states = None
         self.supports_masking = True
@@ -87,25 +92,51 @@ class RNN(keras.layers.Layer):
             sequences = ops.flip(sequences, axis=1)
             mask = None if mask is None else ops.flip(mask, axis=1)
 
-        # The input projection runs inside the loop, one small product per step. Projecting the whole
-        # sequence first was measured slower in training at B64 T100 D32 H128 (LSTM 67 vs 55 ms, GRU 71
-        # vs 53 ms): the (time, batch, gates * units) tensor and its gradient cost more memory traffic
-        # than the products they save, and at B32 T50 D128 H512 it gained under 5%.
-        def step(inputs_t, states_t):
-            return self.cell.step(self.cell.project_inputs(inputs_t), states_t, recurrent_mask)
+        if self.gradient_path(training) == "hand-written":
+            weights = [
+                ops.cast(weight, self.compute_dtype)
+                for weight in (self.cell.kernel, self.cell.recurrent_kernel, self.cell.bias)
+            ]
+            outputs, final_states = hand_written_gradient_loop(
+                self.cell,
+                sequences,
+                states,
+                weights,
+                mask=mask,
+                return_sequences=self.return_sequences,
+                zero_output_for_mask=self.zero_output_for_mask,
+            )
+        else:
+            # Each step projects its own input here: projecting the whole sequence first was measured
+            # slower in training with automatic differentiation at B64 T100 D32 H128.
+            def step(inputs_t, states_t):
+                return self.cell.step(self.cell.project_inputs(inputs_t), states_t, recurrent_mask)
 
-        outputs, final_states = run_time_loop(
-            step,
-            sequences,
-            states,
-            mask=mask,
-            return_sequences=self.return_sequences,
-            zero_output_for_mask=self.zero_output_for_mask,
-        )
+            outputs, final_states = run_time_loop(
+                step,
+                sequences,
+                states,
+                mask=mask,
+                return_sequences=self.return_sequences,
+                zero_output_for_mask=self.zero_output_for_mask,
+            )
         output = outputs if self.return_sequences else final_states[0]
         if self.return_state:
             return [output, *final_states]
         return output
+
+    def gradient_path(self, training=False):
+        """"hand-written" or "automatic": how a call with this `training` flag is differentiated.
+
+        The hand-written backward pass (`layers.time_loop.hand_written_gradient_loop`) is taken on the
+        TensorFlow backend unless the layer was made with `hand_written_gradient=False` or the call drops
+        recurrent units (`recurrent_dropout` > 0 with `training=True`), which the cells' `backward` does
+        not cover; otherwise the generic loop is differentiated automatically.
+        """
+        drops_recurrent_units = bool(training) and self.cell.recurrent_dropout > 0
+        if self.hand_written_gradient and keras.backend.backend() == "tensorflow" and not drops_recurrent_units:
+            return "hand-written"
+        return "automatic"
 
     def check_sequence_shape(self, shape):
         if len(shape) != 3 or shape[1] == 0:
@@ -161,6 +192,7 @@ class RNN(keras.layers.Layer):
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
             "zero_output_for_mask": self.zero_output_for_mask,
+            "hand_written_gradient": self.hand_written_gradient,
         }
         base_config = super().get_config()
         return {**base_config, **config}
@@ -180,7 +212,13 @@ class CellLayer(RNN):
         "bias_initializer",
         "seed",
     )
-    LAYER_ARGUMENTS = ("return_sequences", "return_state", "go_backwards", "zero_output_for_mask")
+    LAYER_ARGUMENTS = (
+        "return_sequences",
+        "return_state",
+        "go_backwards",
+        "zero_output_for_mask",
+        "hand_written_gradient",
+    )
 
     def __init__(self, units, **kwargs):
         cell_kwargs = {name: kwargs.pop(name) for name in self.CELL_ARGUMENTS if name in kwargs}

@@ -101,3 +101,151 @@ def scan_loop(step, inputs, initial_states, mask, return_sequences, zero_output_
     units = initial_states[0].shape[-1]
     outputs = ops.transpose(outputs[:, :, :units], [1, 0, 2]) if return_sequences else None
     return outputs, ops.split(packed, state_count, axis=-1)
+
+
+def hand_written_gradient_loop(
+    cell, inputs, initial_states, weights, mask=None, return_sequences=False, zero_output_for_mask=False
+):
+    """The TensorFlow loop of `run_time_loop` for one of our cells, with its backward pass written by hand.
+
+    Forward, the inputs of every step are projected in one product (`x W_x + b` over time x batch rows),
+    and the loop keeps every step's states and the tensors the cell's `backward` reads (its `SAVED`).
+    Backward, a loop runs over time carrying only the state gradients (one product with `W_a^T` per
+    step, two for the GRU) and keeps each step's `dz`; the weights' and the inputs' gradients are then
+    one product each over all steps: `x^T dz`, `a<t-1>^T dz` (the cell's `recurrent_kernel_gradient`),
+    `sum dz`, `dz W_x^T`. A masked step keeps the state, so its state gradient passes straight through
+    and its `dz` is zero.
+
+    Args: as `run_time_loop`, with the cell instead of a step function and `weights` the tensors
+    `(kernel, recurrent_kernel, bias)` to use (the gradient is returned for them).
+    """
+    import tensorflow as tf
+
+    state_count = len(initial_states)
+    masks = [] if mask is None else [tf.transpose(mask)]  # time-major
+
+    # The gradient function reads only this function's inputs and outputs (the saved sequences are
+    # outputs too, unused outside), so that a SavedModel can store it.
+    @tf.custom_gradient
+    def sequence(inputs, kernel, recurrent_kernel, bias, *states_and_mask):
+        initial_states, mask = list(states_and_mask[:state_count]), states_and_mask[state_count:]
+        state_sequences, saved_sequences = forward_loop(inputs, kernel, recurrent_kernel, bias, initial_states, mask)
+        results = [sequence[-1] for sequence in state_sequences]
+        if return_sequences:
+            outputs = state_sequences[0][1:]
+            if mask and zero_output_for_mask:
+                outputs = tf.where(tf.expand_dims(mask[0], -1), outputs, tf.zeros_like(outputs))
+            results.insert(0, tf.transpose(outputs, [1, 0, 2]))
+
+        def gradient(*upstream):
+            result_gradients = list(upstream[: len(results)])
+            output_gradients = result_gradients.pop(0) if return_sequences else None
+            final_gradients = [
+                tf.zeros_like(state) if gradient is None else gradient
+                for gradient, state in zip(result_gradients, initial_states)
+            ]
+            input_gradients, weight_gradients, initial_gradients = backward_loop(
+                inputs, kernel, recurrent_kernel, mask, state_sequences, saved_sequences, output_gradients, final_gradients
+            )
+            return [input_gradients, *weight_gradients, *initial_gradients, *([None] * len(mask))]
+
+        return results + state_sequences + saved_sequences, gradient
+
+    def forward_loop(inputs, kernel, recurrent_kernel, bias, initial_states, mask):
+        """`(state_sequences, saved_sequences)`, time-major: `(steps + 1, batch, units)` per state, the
+        initial one first, and `(steps, batch, ...)` per tensor in the cell's `SAVED`."""
+        dtype = inputs.dtype
+        steps = tf.shape(inputs)[1]
+        time_major = tf.transpose(inputs, [1, 0, 2])
+        flat_inputs = tf.reshape(time_major, [-1, inputs.shape[-1]])
+        projected = tf.reshape(cell.project_inputs(flat_inputs, kernel, bias), [steps, -1, kernel.shape[-1]])
+        projected_array = tf.TensorArray(dtype, size=steps).unstack(projected)
+        mask_array = tf.TensorArray(tf.bool, size=steps).unstack(mask[0]) if mask else None
+        state_arrays = [
+            tf.TensorArray(dtype, size=steps + 1, element_shape=state.shape).write(0, state) for state in initial_states
+        ]
+        saved_arrays = [tf.TensorArray(dtype, size=steps) for _ in cell.SAVED]
+
+        def body(time, state_arrays, saved_arrays, *states):
+            new_states, saved = cell.forward(projected_array.read(time), list(states), recurrent_kernel)
+            if mask_array is not None:
+                keep = tf.expand_dims(mask_array.read(time), -1)
+                new_states = [tf.where(keep, new, old) for new, old in zip(new_states, states)]
+            state_arrays = [array.write(time + 1, state) for array, state in zip(state_arrays, new_states)]
+            saved_arrays = [array.write(time, value) for array, value in zip(saved_arrays, saved)]
+            return (time + 1, state_arrays, saved_arrays, *new_states)
+
+        _, state_arrays, saved_arrays, *_ = tf.while_loop(
+            lambda time, *_: time < steps,
+            body,
+            (tf.constant(0), state_arrays, saved_arrays, *initial_states),
+            maximum_iterations=steps,
+        )
+        state_sequences = [array.stack() for array in state_arrays]
+        for sequence, state in zip(state_sequences, initial_states):
+            sequence.set_shape([None, *state.shape])
+        return state_sequences, [array.stack() for array in saved_arrays]
+
+    def backward_loop(
+        inputs, kernel, recurrent_kernel, mask, state_sequences, saved_sequences, output_gradients, final_gradients
+    ):
+        """`(input_gradients, [kernel, recurrent_kernel, bias gradients], initial_state_gradients)`."""
+        dtype = inputs.dtype
+        steps = tf.shape(inputs)[1]
+        mask_array = tf.TensorArray(tf.bool, size=steps).unstack(mask[0]) if mask else None
+        output_array = None
+        if output_gradients is not None:
+            output_gradients = tf.transpose(output_gradients, [1, 0, 2])
+            if mask and zero_output_for_mask:
+                keep_all = tf.expand_dims(mask[0], -1)
+                output_gradients = tf.where(keep_all, output_gradients, tf.zeros_like(output_gradients))
+            output_array = tf.TensorArray(dtype, size=steps).unstack(output_gradients)
+        previous_arrays = [tf.TensorArray(dtype, size=steps).unstack(sequence[:-1]) for sequence in state_sequences]
+        state_arrays = [tf.TensorArray(dtype, size=steps).unstack(sequence[1:]) for sequence in state_sequences]
+        saved_arrays = [tf.TensorArray(dtype, size=steps).unstack(sequence) for sequence in saved_sequences]
+        transposed_recurrent_kernel = tf.transpose(recurrent_kernel)
+        z_gradient_array = tf.TensorArray(dtype, size=steps)
+
+        def body(time, z_gradient_array, *state_gradients):
+            state_gradients = list(state_gradients)
+            if output_array is not None:
+                state_gradients[0] = state_gradients[0] + output_array.read(time)
+            z_gradient, previous_gradients = cell.backward(
+                [array.read(time) for array in saved_arrays],
+                [array.read(time) for array in previous_arrays],
+                [array.read(time) for array in state_arrays],
+                state_gradients,
+                transposed_recurrent_kernel,
+            )
+            if mask_array is not None:
+                keep = tf.expand_dims(mask_array.read(time), -1)
+                z_gradient = tf.where(keep, z_gradient, tf.zeros_like(z_gradient))
+                previous_gradients = [
+                    tf.where(keep, previous, carried) for previous, carried in zip(previous_gradients, state_gradients)
+                ]
+            return (time - 1, z_gradient_array.write(time, z_gradient), *previous_gradients)
+
+        _, z_gradient_array, *initial_gradients = tf.while_loop(
+            lambda time, *_: time >= 0,
+            body,
+            (steps - 1, z_gradient_array, *final_gradients),
+            maximum_iterations=steps,
+        )
+        z_gradients = tf.reshape(z_gradient_array.stack(), [-1, kernel.shape[-1]])
+        flat_inputs = tf.reshape(tf.transpose(inputs, [1, 0, 2]), [-1, inputs.shape[-1]])
+        previous_states = [tf.reshape(sequence[:-1], [-1, sequence.shape[-1]]) for sequence in state_sequences]
+        saved = [tf.reshape(sequence, [-1, tf.shape(sequence)[-1]]) for sequence in saved_sequences]
+        recurrent_kernel_gradient = cell.recurrent_kernel_gradient(previous_states, saved, z_gradients)
+        recurrent_kernel_gradient.set_shape(recurrent_kernel.shape)
+        input_gradients = tf.reshape(tf.matmul(z_gradients, kernel, transpose_b=True), [steps, -1, inputs.shape[-1]])
+        weight_gradients = [
+            tf.matmul(flat_inputs, z_gradients, transpose_a=True),
+            recurrent_kernel_gradient,
+            tf.reduce_sum(z_gradients, axis=0),
+        ]
+        return tf.transpose(input_gradients, [1, 0, 2]), weight_gradients, initial_gradients
+
+    results = sequence(inputs, *weights, *initial_states, *masks)
+    outputs = results[0] if return_sequences else None
+    first_state = 1 if return_sequences else 0
+    return outputs, list(results[first_state : first_state + state_count])
