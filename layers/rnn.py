@@ -128,13 +128,15 @@ class RNN(keras.layers.Layer):
     def gradient_path(self, training=False):
         """"hand-written" or "automatic": how a call with this `training` flag is differentiated.
 
-        The hand-written backward pass (`layers.time_loop.hand_written_gradient_loop`) is taken on the
-        TensorFlow backend unless the layer was made with `hand_written_gradient=False` or the call drops
-        recurrent units (`recurrent_dropout` > 0 with `training=True`), which the cells' `backward` does
-        not cover; otherwise the generic loop is differentiated automatically.
+        A training call on the TensorFlow backend takes the hand-written backward pass
+        (`layers.time_loop.hand_written_gradient_loop`) unless the layer was made with
+        `hand_written_gradient=False` or drops recurrent units (`recurrent_dropout` > 0), which the cells'
+        `backward` does not cover. Every other call runs the generic loop, differentiated automatically if
+        at all: an inference call then keeps no gates for a backward pass that will not come.
         """
-        drops_recurrent_units = bool(training) and self.cell.recurrent_dropout > 0
-        if self.hand_written_gradient and keras.backend.backend() == "tensorflow" and not drops_recurrent_units:
+        if not training or self.cell.recurrent_dropout > 0:
+            return "automatic"
+        if self.hand_written_gradient and keras.backend.backend() == "tensorflow":
             return "hand-written"
         return "automatic"
 

@@ -160,12 +160,11 @@ def test_padded_batch_gradients_equal_each_sequence_alone(kind, cell_options):
 def test_gradient_path_says_which_backward_pass_a_call_takes():
     assert layers.LSTM(4).gradient_path(training=True) == "hand-written"
     assert layers.GRU(4, dropout=0.5).gradient_path(training=True) == "hand-written"
-    # Recurrent dropout is the generic loop's, in training only; inference drops nothing.
-    with_recurrent_dropout = layers.SimpleRNN(4, recurrent_dropout=0.5)
-    assert with_recurrent_dropout.gradient_path(training=True) == "automatic"
-    assert with_recurrent_dropout.gradient_path(training=False) == "hand-written"
-    assert layers.LSTM(4, hand_written_gradient=False).gradient_path(training=True) == "automatic"
-    assert layers.LSTM.from_config(layers.LSTM(4, hand_written_gradient=False).get_config()).gradient_path() == "automatic"
+    assert layers.LSTM(4).gradient_path(training=False) == "automatic"  # inference keeps no gates
+    assert layers.SimpleRNN(4, recurrent_dropout=0.5).gradient_path(training=True) == "automatic"
+    without = layers.LSTM(4, hand_written_gradient=False)
+    assert without.gradient_path(training=True) == "automatic"
+    assert layers.LSTM.from_config(without.get_config()).gradient_path(training=True) == "automatic"
 
 
 def test_hand_written_path_runs_the_cells_backward(monkeypatch):
