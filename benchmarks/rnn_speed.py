@@ -3,7 +3,9 @@
 For SimpleRNN, GRU and LSTM at two shapes it times a training step (forward, mean-squared loss on the
 last output, backward, SGD update) and an inference call, interleaving the implementations in every
 repeat so that machine noise hits them alike, and prints medians, throughput, the ratios ours/built-in
-and ours/torch, and the achieved GFLOP/s as a fraction of this machine's float32 matmul peak.
+and ours/torch, and the achieved GFLOP/s as a fraction of this machine's float32 matmul peak. The peak
+memory of a training step, ours and Keras', is measured in a child process whose TensorFlow counts its
+allocations (`TF_CPU_ALLOCATOR_USE_BFC`, which the timed process does not use).
 
     python -m benchmarks.rnn_speed [--repeats 15] [--kinds LSTM GRU] [--output reports/benchmarks]
 """
@@ -12,6 +14,8 @@ import argparse
 import json
 import os
 import pathlib
+import subprocess
+import sys
 import time
 
 import keras
@@ -112,6 +116,37 @@ def layer_flops(kind, batch, time_steps, input_dim, units):
     return 2 * batch * time_steps * (input_dim + units) * GATES[kind] * units
 
 
+def step_memory_megabytes(kind, shape, seed):
+    """`{"ours": MB, "keras": MB}`: what one training step allocates at its peak above what was allocated
+    before it (weights, inputs), measured by `--memory-of` in a child process."""
+    command = [sys.executable, "-m", "benchmarks.rnn_speed", "--seed", str(seed), "--memory-of", kind, *map(str, shape)]
+    environment = {**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "true"}  # the allocator that keeps statistics
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def measure_step_memory(kind, shape, seed):
+    """The child's side of `step_memory_megabytes`: each layer's step runs twice, then the median of three
+    measured steps (the peak varies with the order in which the two cores run independent ops)."""
+    batch, time_steps, input_dim, units = shape
+    keras.utils.set_random_seed(seed)
+    inputs = tf.random.normal((batch, time_steps, input_dim))
+    targets = tf.random.normal((batch, units))
+    megabytes = {}
+    for name, layer in (("ours", OURS[kind](units)), ("keras", builtin_layer(kind, units))):
+        train_step, _ = keras_functions(layer, inputs, targets)
+        for _ in range(2):
+            run_once(train_step)
+        peaks = []
+        for _ in range(3):
+            tf.config.experimental.reset_memory_stats("CPU:0")
+            before = tf.config.experimental.get_memory_info("CPU:0")["current"]
+            run_once(train_step)
+            peaks.append((tf.config.experimental.get_memory_info("CPU:0")["peak"] - before) / 2**20)
+        megabytes[name] = float(np.median(peaks))
+    return megabytes
+
+
 def benchmark(kinds, repeats, seed):
     peak = matmul_peak_gflops()
     rows = []
@@ -130,6 +165,7 @@ def benchmark(kinds, repeats, seed):
             train = median_times({name: pair[0] for name, pair in implementations.items()}, repeats)
             infer = median_times({name: pair[1] for name, pair in implementations.items()}, repeats)
             flops = layer_flops(kind, batch, time_steps, input_dim, units)
+            memory = step_memory_megabytes(kind, (batch, time_steps, input_dim, units), seed)
             row = {
                 "kind": kind,
                 "shape": f"B{batch} T{time_steps} D{input_dim} H{units}",
@@ -139,6 +175,8 @@ def benchmark(kinds, repeats, seed):
                 "infer_seq_per_s": {name: batch / value for name, value in infer.items()},
                 "ours_train_gflops_fraction_of_peak": 3 * flops / train["ours"] / 1e9 / peak,
                 "ours_infer_gflops_fraction_of_peak": flops / infer["ours"] / 1e9 / peak,
+                "train_step_peak_mb": memory,
+                "train_memory_ratio_vs_keras": memory["ours"] / memory["keras"],
             }
             for other in ("keras", "torch"):
                 if other in train:
@@ -151,8 +189,9 @@ def benchmark(kinds, repeats, seed):
 
 TABLE_HEADER = (
     "| layer | shape | train ms ours / keras / torch | infer ms ours / keras / torch "
-    "| train speedup vs keras, torch | infer speedup vs keras, torch | ours % of peak train, infer |\n"
-    "|---|---|---|---|---|---|---|"
+    "| train speedup vs keras, torch | infer speedup vs keras, torch | ours % of peak train, infer "
+    "| train step MB ours / keras (ratio) |\n"
+    "|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -166,10 +205,12 @@ def format_row(row):
             for other in ("keras", "torch")
         )
 
+    memory = row["train_step_peak_mb"]
     return (
         f"| {row['kind']} | {row['shape']} | {triple(row['train_ms'])} | {triple(row['infer_ms'])} "
         f"| {ratios('train_speedup')} | {ratios('infer_speedup')} "
-        f"| {100 * row['ours_train_gflops_fraction_of_peak']:.0f}%, {100 * row['ours_infer_gflops_fraction_of_peak']:.0f}% |"
+        f"| {100 * row['ours_train_gflops_fraction_of_peak']:.0f}%, {100 * row['ours_infer_gflops_fraction_of_peak']:.0f}% "
+        f"| {memory['ours']:.1f} / {memory['keras']:.1f} ({row['train_memory_ratio_vs_keras']:.2f}x) |"
     )
 
 
@@ -179,7 +220,15 @@ def main(argv=None):
     parser.add_argument("--kinds", nargs="+", default=list(GATES), choices=list(GATES))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="reports/benchmarks", help="folder for rnn_speed.json and .md")
+    parser.add_argument(
+        "--memory-of", nargs=5, metavar=("KIND", "BATCH", "TIME", "INPUT_DIM", "UNITS"),
+        help="(internal) print one training step's peak memory as JSON; run with TF_CPU_ALLOCATOR_USE_BFC=true",
+    )  # fmt: skip
     arguments = parser.parse_args(argv)
+    if arguments.memory_of:
+        kind, *shape = arguments.memory_of
+        print(json.dumps(measure_step_memory(kind, tuple(map(int, shape)), arguments.seed)))
+        return None
     if arguments.repeats < 1:
         parser.error(f"--repeats must be at least 1. Received: {arguments.repeats}")
 

@@ -104,7 +104,15 @@ def scan_loop(step, inputs, initial_states, mask, return_sequences, zero_output_
 
 
 def hand_written_gradient_loop(
-    cell, inputs, initial_states, weights, mask=None, return_sequences=False, zero_output_for_mask=False
+    cell,
+    inputs,
+    initial_states,
+    weights,
+    mask=None,
+    return_sequences=False,
+    zero_output_for_mask=False,
+    project_before_loop=True,
+    jit_compile=False,
 ):
     """The TensorFlow loop of `run_time_loop` for one of our cells, with its backward pass written by hand.
 
@@ -158,18 +166,24 @@ def hand_written_gradient_loop(
         steps = tf.shape(inputs)[1]
         time_major = tf.transpose(inputs, [1, 0, 2])
         flat_inputs = tf.reshape(time_major, [-1, inputs.shape[-1]])
-        projected = tf.reshape(cell.project_inputs(flat_inputs, kernel, bias), [steps, -1, kernel.shape[-1]])
-        projected_array = tf.TensorArray(dtype, size=steps).unstack(projected)
-        mask_array = tf.TensorArray(tf.bool, size=steps).unstack(mask[0]) if mask else None
+        if project_before_loop:
+            projected = tf.reshape(cell.project_inputs(flat_inputs, kernel, bias), [steps, -1, kernel.shape[-1]])
+
+        def projected_inputs(time):
+            if project_before_loop:
+                return projected[time]
+            return cell.project_inputs(time_major[time], kernel, bias)
+
+        # Index 0 holds the initial states and t + 1 the states after step t: step t reads both, backward.
         state_arrays = [
             tf.TensorArray(dtype, size=steps + 1, element_shape=state.shape).write(0, state) for state in initial_states
         ]
         saved_arrays = [tf.TensorArray(dtype, size=steps) for _ in cell.SAVED]
 
         def body(time, state_arrays, saved_arrays, *states):
-            new_states, saved = cell.forward(projected_array.read(time), list(states), recurrent_kernel)
-            if mask_array is not None:
-                keep = tf.expand_dims(mask_array.read(time), -1)
+            new_states, saved = cell.forward(projected_inputs(time), list(states), recurrent_kernel)
+            if mask:
+                keep = tf.expand_dims(mask[0][time], -1)
                 new_states = [tf.where(keep, new, old) for new, old in zip(new_states, states)]
             state_arrays = [array.write(time + 1, state) for array, state in zip(state_arrays, new_states)]
             saved_arrays = [array.write(time, value) for array, value in zip(saved_arrays, saved)]
@@ -192,33 +206,28 @@ def hand_written_gradient_loop(
         """`(input_gradients, [kernel, recurrent_kernel, bias gradients], initial_state_gradients)`."""
         dtype = inputs.dtype
         steps = tf.shape(inputs)[1]
-        mask_array = tf.TensorArray(tf.bool, size=steps).unstack(mask[0]) if mask else None
-        output_array = None
         if output_gradients is not None:
             output_gradients = tf.transpose(output_gradients, [1, 0, 2])
             if mask and zero_output_for_mask:
                 keep_all = tf.expand_dims(mask[0], -1)
                 output_gradients = tf.where(keep_all, output_gradients, tf.zeros_like(output_gradients))
-            output_array = tf.TensorArray(dtype, size=steps).unstack(output_gradients)
-        previous_arrays = [tf.TensorArray(dtype, size=steps).unstack(sequence[:-1]) for sequence in state_sequences]
-        state_arrays = [tf.TensorArray(dtype, size=steps).unstack(sequence[1:]) for sequence in state_sequences]
-        saved_arrays = [tf.TensorArray(dtype, size=steps).unstack(sequence) for sequence in saved_sequences]
         transposed_recurrent_kernel = tf.transpose(recurrent_kernel)
         z_gradient_array = tf.TensorArray(dtype, size=steps)
 
+        # Indexing the stacked sequences along time shares their memory (no copy per step or in whole).
         def body(time, z_gradient_array, *state_gradients):
             state_gradients = list(state_gradients)
-            if output_array is not None:
-                state_gradients[0] = state_gradients[0] + output_array.read(time)
+            if output_gradients is not None:
+                state_gradients[0] = state_gradients[0] + output_gradients[time]
             z_gradient, previous_gradients = cell.backward(
-                [array.read(time) for array in saved_arrays],
-                [array.read(time) for array in previous_arrays],
-                [array.read(time) for array in state_arrays],
+                [sequence[time] for sequence in saved_sequences],
+                [sequence[time] for sequence in state_sequences],
+                [sequence[time + 1] for sequence in state_sequences],
                 state_gradients,
                 transposed_recurrent_kernel,
             )
-            if mask_array is not None:
-                keep = tf.expand_dims(mask_array.read(time), -1)
+            if mask:
+                keep = tf.expand_dims(mask[0][time], -1)
                 z_gradient = tf.where(keep, z_gradient, tf.zeros_like(z_gradient))
                 previous_gradients = [
                     tf.where(keep, previous, carried) for previous, carried in zip(previous_gradients, state_gradients)
@@ -245,6 +254,9 @@ def hand_written_gradient_loop(
         ]
         return tf.transpose(input_gradients, [1, 0, 2]), weight_gradients, initial_gradients
 
+    if jit_compile:
+        forward_loop = tf.function(forward_loop, jit_compile=True)
+        backward_loop = tf.function(backward_loop, jit_compile=True)
     results = sequence(inputs, *weights, *initial_states, *masks)
     outputs = results[0] if return_sequences else None
     first_state = 1 if return_sequences else 0
