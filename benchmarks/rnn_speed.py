@@ -119,7 +119,8 @@ def layer_flops(kind, batch, time_steps, input_dim, units):
 def step_memory_megabytes(kind, shape, seed):
     """`{"ours": MB, "keras": MB}`: what one training step allocates at its peak above what was allocated
     before it (weights, inputs), measured by `--memory-of` in a child process."""
-    command = [sys.executable, "-m", "benchmarks.rnn_speed", "--seed", str(seed), "--memory-of", kind, *map(str, shape)]
+    command = [sys.executable, "-m", "benchmarks.rnn_speed", "--seed", str(seed), "--memory-of", kind]
+    command += [str(size) for size in shape]
     environment = {**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "true"}  # the allocator that keeps statistics
     result = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])

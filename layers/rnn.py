@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from layers.time_loop import hand_written_gradient_loop, run_time_loop
+from layers.time_loop import hand_written_gradient_loop, pad_time_to_bucket, run_time_loop
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
@@ -23,6 +23,11 @@ class RNN(keras.layers.Layer):
         hand_written_gradient: use the cell's hand-written backward pass where it applies (default True);
             `gradient_path(training)` says which path a call takes. False always differentiates the
             generic loop automatically (the tests' reference).
+        jit_compile: compile the hand-written path's loops with XLA, in inference too (default False).
+            Time is then padded with masked steps to a multiple of `layers.time_loop.TIME_BUCKET`, so that
+            XLA compiles once per bucket of lengths, not once per length; masked steps keep the state, so
+            this is exact. (Automatic differentiation cannot cross into an XLA-compiled loop, so the
+            generic loop is never compiled.)
 
     Call arguments:
         sequences: `(batch, time, features)`.
@@ -44,6 +49,7 @@ class RNN(keras.layers.Layer):
         go_backwards=False,
         zero_output_for_mask=False,
         hand_written_gradient=True,
+        jit_compile=False,
         **kwargs,
     ):
         if isinstance(cell, dict):
@@ -65,6 +71,7 @@ class RNN(keras.layers.Layer):
         self.go_backwards = bool(go_backwards)
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.hand_written_gradient = bool(hand_written_gradient)
+        self.jit_compile = bool(jit_compile) and keras.backend.backend() == "tensorflow"
         self.stateful = False  # read by keras.layers.Bidirectional, as is `states`
         self.states = None
         self.supports_masking = True
@@ -91,8 +98,12 @@ class RNN(keras.layers.Layer):
         if self.go_backwards:
             sequences = ops.flip(sequences, axis=1)
             mask = None if mask is None else ops.flip(mask, axis=1)
+        steps = ops.shape(sequences)[1]
+        hand_written = self.gradient_path(training) == "hand-written"
+        if hand_written and self.jit_compile:
+            sequences, mask = pad_time_to_bucket(sequences, mask)
 
-        if self.gradient_path(training) == "hand-written":
+        if hand_written:
             weights = [
                 ops.cast(weight, self.compute_dtype)
                 for weight in (self.cell.kernel, self.cell.recurrent_kernel, self.cell.bias)
@@ -105,6 +116,7 @@ class RNN(keras.layers.Layer):
                 mask=mask,
                 return_sequences=self.return_sequences,
                 zero_output_for_mask=self.zero_output_for_mask,
+                jit_compile=self.jit_compile,
             )
         else:
             # Each step projects its own input here: projecting the whole sequence first was measured
@@ -120,6 +132,8 @@ class RNN(keras.layers.Layer):
                 return_sequences=self.return_sequences,
                 zero_output_for_mask=self.zero_output_for_mask,
             )
+        if hand_written and self.jit_compile and self.return_sequences:
+            outputs = outputs[:, :steps]
         output = outputs if self.return_sequences else final_states[0]
         if self.return_state:
             return [output, *final_states]
@@ -131,14 +145,16 @@ class RNN(keras.layers.Layer):
         A training call on the TensorFlow backend takes the hand-written backward pass
         (`layers.time_loop.hand_written_gradient_loop`) unless the layer was made with
         `hand_written_gradient=False` or drops recurrent units (`recurrent_dropout` > 0), which the cells'
-        `backward` does not cover. Every other call runs the generic loop, differentiated automatically if
-        at all: an inference call then keeps no gates for a backward pass that will not come.
+        `backward` does not cover. An inference call takes it only with `jit_compile` (XLA keeps the gates
+        in place, at little cost); otherwise it runs the generic loop, which keeps no gates for a backward
+        pass that will not come. Every call that does not take it runs the generic loop, differentiated
+        automatically if at all.
         """
-        if not training or self.cell.recurrent_dropout > 0:
+        if not self.hand_written_gradient or keras.backend.backend() != "tensorflow":
             return "automatic"
-        if self.hand_written_gradient and keras.backend.backend() == "tensorflow":
-            return "hand-written"
-        return "automatic"
+        if training and self.cell.recurrent_dropout > 0:
+            return "automatic"
+        return "hand-written" if training or self.jit_compile else "automatic"
 
     def check_sequence_shape(self, shape):
         if len(shape) != 3 or shape[1] == 0:
@@ -195,6 +211,7 @@ class RNN(keras.layers.Layer):
             "go_backwards": self.go_backwards,
             "zero_output_for_mask": self.zero_output_for_mask,
             "hand_written_gradient": self.hand_written_gradient,
+            "jit_compile": self.jit_compile,
         }
         base_config = super().get_config()
         return {**base_config, **config}
@@ -220,6 +237,7 @@ class CellLayer(RNN):
         "go_backwards",
         "zero_output_for_mask",
         "hand_written_gradient",
+        "jit_compile",
     )
 
     def __init__(self, units, **kwargs):

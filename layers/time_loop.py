@@ -24,6 +24,25 @@ def run_time_loop(step, inputs, initial_states, mask=None, return_sequences=Fals
     return scan_loop(step, inputs, initial_states, mask, return_sequences, zero_output_for_mask)
 
 
+# Lengths XLA compiles for with `jit_compile`: multiples of this many steps (T=100 runs 104 steps).
+TIME_BUCKET = 8
+
+
+def pad_time_to_bucket(inputs, mask, bucket=TIME_BUCKET):
+    """`(inputs, mask)` with time padded at the end to a multiple of `bucket` by masked steps (TensorFlow).
+
+    Masked steps keep the state, so the final states are those of the unpadded sequence, and its outputs
+    are the first steps of the padded one."""
+    import tensorflow as tf
+
+    steps = tf.shape(inputs)[1]
+    padding = (-steps) % bucket
+    if mask is None:
+        mask = tf.ones(tf.shape(inputs)[:2], dtype=tf.bool)
+    inputs = tf.pad(inputs, [[0, 0], [0, padding], [0, 0]])
+    return inputs, tf.pad(mask, [[0, 0], [0, padding]], constant_values=False)
+
+
 def _masked_step(step, zero_output_for_mask):
     def masked(inputs_t, mask_t, states):
         output, new_states = step(inputs_t, states)
@@ -153,8 +172,9 @@ def hand_written_gradient_loop(
                 for gradient, state in zip(result_gradients, initial_states)
             ]
             input_gradients, weight_gradients, initial_gradients = backward_loop(
-                inputs, kernel, recurrent_kernel, mask, state_sequences, saved_sequences, output_gradients, final_gradients
-            )
+                inputs, kernel, recurrent_kernel, mask, state_sequences, saved_sequences, output_gradients,
+                final_gradients,
+            )  # fmt: skip
             return [input_gradients, *weight_gradients, *initial_gradients, *([None] * len(mask))]
 
         return results + state_sequences + saved_sequences, gradient
@@ -176,7 +196,8 @@ def hand_written_gradient_loop(
 
         # Index 0 holds the initial states and t + 1 the states after step t: step t reads both, backward.
         state_arrays = [
-            tf.TensorArray(dtype, size=steps + 1, element_shape=state.shape).write(0, state) for state in initial_states
+            tf.TensorArray(dtype, size=steps + 1, element_shape=state.shape).write(0, state)
+            for state in initial_states
         ]
         saved_arrays = [tf.TensorArray(dtype, size=steps) for _ in cell.SAVED]
 

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import layers
+from layers import time_loop
 from tests.test_cells import SEQUENCE_LAYERS
 
 # SimpleRNN twice: the notes' g is tanh or ReLU, and each has its own derivative.
@@ -188,3 +189,26 @@ def test_recurrent_dropout_trains_through_the_generic_path():
     with tf.GradientTape() as tape:
         value = tf.reduce_sum(layer(inputs, training=True))
     assert all(gradient is not None for gradient in tape.gradient(value, layer.trainable_variables))
+
+
+@pytest.mark.parametrize("kind, cell_options", CASES[1:], ids=CASE_IDS[1:])
+def test_jit_compiled_layer_pads_time_to_a_bucket_and_gives_the_same_numbers(kind, cell_options):
+    options = {"return_sequences": True, "return_state": True, "go_backwards": True}
+    default, _ = layer_pair(kind, cell_options, **options)
+    compiled = SEQUENCE_LAYERS[kind](UNITS, dtype="float64", jit_compile=True, **cell_options, **options)
+    compiled.build((None, None, INPUT_DIM))
+    compiled.set_weights(default.get_weights())
+    assert TIME % time_loop.TIME_BUCKET != 0  # the compiled layer runs padded steps
+    assert compiled.gradient_path(training=False) == "hand-written"
+    arguments = problem(kind, seed=5)
+    for training in (False, True):
+
+        @tf.function
+        def results_and_gradients(layer):
+            return layer(arguments[0], mask=arguments[1], training=training), gradients(layer, *arguments)
+
+        want_results, want_gradients = results_and_gradients(default)
+        got_results, got_gradients = results_and_gradients(compiled)
+        for got, want in zip(got_results + got_gradients, want_results + want_gradients):
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got, want, atol=1e-12)
