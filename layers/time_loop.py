@@ -150,6 +150,7 @@ def hand_written_gradient_loop(
 
     state_count = len(initial_states)
     masks = [] if mask is None else [tf.transpose(mask)]  # time-major
+    saved_shapes = []  # the static shapes of the saved tensors, learnt when the forward step is traced
 
     # The gradient function reads only this function's inputs and outputs (the saved sequences are
     # outputs too, unused outside), so that a SavedModel can store it.
@@ -199,7 +200,13 @@ def hand_written_gradient_loop(
             tf.TensorArray(dtype, size=steps + 1, element_shape=state.shape).write(0, state)
             for state in initial_states
         ]
-        saved_arrays = [tf.TensorArray(dtype, size=steps) for _ in cell.SAVED]
+        if jit_compile:  # a TensorList cannot leave an XLA cluster; XLA stacks in place
+            saved_arrays = [tf.TensorArray(dtype, size=steps) for _ in cell.SAVED]
+        else:  # bare lists, never stacked: the backward loop reads them by step, as they are
+            saved_arrays = [
+                tf.raw_ops.TensorListReserve(element_shape=-1, num_elements=steps, element_dtype=dtype)
+                for _ in cell.SAVED
+            ]
 
         def body(time, state_arrays, saved_arrays, *states):
             new_states, saved = cell.forward(projected_inputs(time), list(states), recurrent_kernel)
@@ -207,7 +214,8 @@ def hand_written_gradient_loop(
                 keep = tf.expand_dims(mask[0][time], -1)
                 new_states = [tf.where(keep, new, old) for new, old in zip(new_states, states)]
             state_arrays = [array.write(time + 1, state) for array, state in zip(state_arrays, new_states)]
-            saved_arrays = [array.write(time, value) for array, value in zip(saved_arrays, saved)]
+            saved_shapes[:] = [value.shape for value in saved]
+            saved_arrays = [write(array, time, value) for array, value in zip(saved_arrays, saved)]
             return (time + 1, state_arrays, saved_arrays, *new_states)
 
         _, state_arrays, saved_arrays, *_ = tf.while_loop(
@@ -219,7 +227,24 @@ def hand_written_gradient_loop(
         state_sequences = [array.stack() for array in state_arrays]
         for sequence, state in zip(state_sequences, initial_states):
             sequence.set_shape([None, *state.shape])
-        return state_sequences, [array.stack() for array in saved_arrays]
+        return state_sequences, [array.stack() for array in saved_arrays] if jit_compile else saved_arrays
+
+    def write(array, time, value):
+        if jit_compile:
+            return array.write(time, value)
+        return tf.raw_ops.TensorListSetItem(input_handle=array, index=time, item=value)
+
+    def read(saved, time, dtype, shape):
+        if jit_compile:
+            return saved[time]
+        value = tf.raw_ops.TensorListGetItem(input_handle=saved, index=time, element_shape=-1, element_dtype=dtype)
+        value.set_shape(shape)
+        return value
+
+    def stacked(saved, dtype):
+        if jit_compile:
+            return saved
+        return tf.raw_ops.TensorListStack(input_handle=saved, element_dtype=dtype, element_shape=-1)
 
     def backward_loop(
         inputs, kernel, recurrent_kernel, mask, state_sequences, saved_sequences, output_gradients, final_gradients
@@ -241,7 +266,7 @@ def hand_written_gradient_loop(
             if output_gradients is not None:
                 state_gradients[0] = state_gradients[0] + output_gradients[time]
             z_gradient, previous_gradients = cell.backward(
-                [sequence[time] for sequence in saved_sequences],
+                [read(saved, time, dtype, shape) for saved, shape in zip(saved_sequences, saved_shapes)],
                 [sequence[time] for sequence in state_sequences],
                 [sequence[time + 1] for sequence in state_sequences],
                 state_gradients,
@@ -264,7 +289,8 @@ def hand_written_gradient_loop(
         z_gradients = tf.reshape(z_gradient_array.stack(), [-1, kernel.shape[-1]])
         flat_inputs = tf.reshape(tf.transpose(inputs, [1, 0, 2]), [-1, inputs.shape[-1]])
         previous_states = [tf.reshape(sequence[:-1], [-1, sequence.shape[-1]]) for sequence in state_sequences]
-        saved = [tf.reshape(sequence, [-1, tf.shape(sequence)[-1]]) for sequence in saved_sequences]
+        saved = [stacked(saved, dtype) for saved in saved_sequences]  # for the GRU's relevance gate
+        saved = [tf.reshape(sequence, [-1, tf.shape(sequence)[-1]]) for sequence in saved]
         recurrent_kernel_gradient = cell.recurrent_kernel_gradient(previous_states, saved, z_gradients)
         recurrent_kernel_gradient.set_shape(recurrent_kernel.shape)
         input_gradients = tf.reshape(tf.matmul(z_gradients, kernel, transpose_b=True), [steps, -1, inputs.shape[-1]])
