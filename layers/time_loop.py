@@ -24,6 +24,9 @@ def run_time_loop(step, inputs, initial_states, mask=None, return_sequences=Fals
     return scan_loop(step, inputs, initial_states, mask, return_sequences, zero_output_for_mask)
 
 
+# The weight gradients' products over all steps run in this many spans of time (see backward_loop).
+WEIGHT_GRADIENT_CHUNKS = 4
+
 # Lengths XLA compiles for with `jit_compile`: multiples of this many steps (T=100 runs 104 steps).
 TIME_BUCKET = 8
 
@@ -200,13 +203,7 @@ def hand_written_gradient_loop(
             tf.TensorArray(dtype, size=steps + 1, element_shape=state.shape).write(0, state)
             for state in initial_states
         ]
-        if jit_compile:  # a TensorList cannot leave an XLA cluster; XLA stacks in place
-            saved_arrays = [tf.TensorArray(dtype, size=steps) for _ in cell.SAVED]
-        else:  # bare lists, never stacked: the backward loop reads them by step, as they are
-            saved_arrays = [
-                tf.raw_ops.TensorListReserve(element_shape=-1, num_elements=steps, element_dtype=dtype)
-                for _ in cell.SAVED
-            ]
+        saved_arrays = [new_list(steps, dtype) for _ in cell.SAVED]
 
         def body(time, state_arrays, saved_arrays, *states):
             new_states, saved = cell.forward(projected_inputs(time), list(states), recurrent_kernel)
@@ -227,7 +224,18 @@ def hand_written_gradient_loop(
         state_sequences = [array.stack() for array in state_arrays]
         for sequence, state in zip(state_sequences, initial_states):
             sequence.set_shape([None, *state.shape])
-        return state_sequences, [array.stack() for array in saved_arrays] if jit_compile else saved_arrays
+        return state_sequences, [stacked(array) for array in saved_arrays]
+
+    # Saved gates and dz are bare TensorLists, never stacked whole: the backward loop reads the gates by
+    # step, and the weight products read spans of steps. Under XLA they are TensorArrays, stacked, as a
+    # TensorList cannot leave a compiled cluster and XLA stacks in place.
+    def new_list(size, dtype):
+        if jit_compile:
+            return tf.TensorArray(dtype, size=size)
+        return tf.raw_ops.TensorListReserve(element_shape=-1, num_elements=size, element_dtype=dtype)
+
+    def stacked(array):
+        return array.stack() if jit_compile else array
 
     def write(array, time, value):
         if jit_compile:
@@ -241,10 +249,17 @@ def hand_written_gradient_loop(
         value.set_shape(shape)
         return value
 
-    def stacked(saved, dtype):
+    def span(sequence, start, end, dtype, element_shape):
+        """Steps `start` to `end` of a list's sequence, stacked; `element_shape` is a full shape tensor."""
         if jit_compile:
-            return saved
-        return tf.raw_ops.TensorListStack(input_handle=saved, element_dtype=dtype, element_shape=-1)
+            return sequence[start:end]
+        return tf.raw_ops.TensorListGather(
+            input_handle=sequence, indices=tf.range(start, end), element_shape=element_shape, element_dtype=dtype
+        )
+
+    def rows(sequence):
+        """`(steps, batch, features)` as `(steps * batch, features)`."""
+        return tf.reshape(sequence, [-1, tf.shape(sequence)[-1]])
 
     def backward_loop(
         inputs, kernel, recurrent_kernel, mask, state_sequences, saved_sequences, output_gradients, final_gradients
@@ -258,7 +273,7 @@ def hand_written_gradient_loop(
                 keep_all = tf.expand_dims(mask[0], -1)
                 output_gradients = tf.where(keep_all, output_gradients, tf.zeros_like(output_gradients))
         transposed_recurrent_kernel = tf.transpose(recurrent_kernel)
-        z_gradient_array = tf.TensorArray(dtype, size=steps)
+        z_gradient_array = new_list(steps, dtype)
 
         # Indexing the stacked sequences along time shares their memory (no copy per step or in whole).
         def body(time, z_gradient_array, *state_gradients):
@@ -278,7 +293,7 @@ def hand_written_gradient_loop(
                 previous_gradients = [
                     tf.where(keep, previous, carried) for previous, carried in zip(previous_gradients, state_gradients)
                 ]
-            return (time - 1, z_gradient_array.write(time, z_gradient), *previous_gradients)
+            return (time - 1, write(z_gradient_array, time, z_gradient), *previous_gradients)
 
         _, z_gradient_array, *initial_gradients = tf.while_loop(
             lambda time, *_: time >= 0,
@@ -286,19 +301,27 @@ def hand_written_gradient_loop(
             (steps - 1, z_gradient_array, *final_gradients),
             maximum_iterations=steps,
         )
-        z_gradients = tf.reshape(z_gradient_array.stack(), [-1, kernel.shape[-1]])
-        flat_inputs = tf.reshape(tf.transpose(inputs, [1, 0, 2]), [-1, inputs.shape[-1]])
-        previous_states = [tf.reshape(sequence[:-1], [-1, sequence.shape[-1]]) for sequence in state_sequences]
-        saved = [stacked(saved, dtype) for saved in saved_sequences]  # for the GRU's relevance gate
-        saved = [tf.reshape(sequence, [-1, tf.shape(sequence)[-1]]) for sequence in saved]
-        recurrent_kernel_gradient = cell.recurrent_kernel_gradient(previous_states, saved, z_gradients)
-        recurrent_kernel_gradient.set_shape(recurrent_kernel.shape)
-        input_gradients = tf.reshape(tf.matmul(z_gradients, kernel, transpose_b=True), [steps, -1, inputs.shape[-1]])
-        weight_gradients = [
-            tf.matmul(flat_inputs, z_gradients, transpose_a=True),
-            recurrent_kernel_gradient,
-            tf.reduce_sum(z_gradients, axis=0),
-        ]
+        # The products over all steps run in WEIGHT_GRADIENT_CHUNKS spans of time, each still one large
+        # product: stacking every step's dz at once would hold it twice (list and stack) at the peak.
+        time_major = tf.transpose(inputs, [1, 0, 2])
+        bounds = [steps * chunk // WEIGHT_GRADIENT_CHUNKS for chunk in range(WEIGHT_GRADIENT_CHUNKS + 1)]
+        weight_gradients = [tf.zeros_like(kernel), tf.zeros_like(recurrent_kernel), tf.zeros_like(kernel[0])]
+        input_gradients = []
+        z_gradient_sequence = stacked(z_gradient_array)
+        batch = tf.shape(inputs)[0]
+        for start, end in zip(bounds[:-1], bounds[1:]):
+            z_gradients = rows(span(z_gradient_sequence, start, end, dtype, [batch, kernel.shape[-1]]))
+            saved = [
+                rows(span(saved, start, end, dtype, [batch, shape[-1]]))  # for the GRU
+                for saved, shape in zip(saved_sequences, saved_shapes)
+            ]
+            previous_states = [rows(sequence[start:end]) for sequence in state_sequences]
+            weight_gradients[0] += tf.matmul(rows(time_major[start:end]), z_gradients, transpose_a=True)
+            weight_gradients[1] += cell.recurrent_kernel_gradient(previous_states, saved, z_gradients)
+            weight_gradients[2] += tf.reduce_sum(z_gradients, axis=0)
+            input_gradients_span = tf.matmul(z_gradients, kernel, transpose_b=True)
+            input_gradients.append(tf.reshape(input_gradients_span, [end - start, -1, inputs.shape[-1]]))
+        input_gradients = tf.concat(input_gradients, axis=0)
         return tf.transpose(input_gradients, [1, 0, 2]), weight_gradients, initial_gradients
 
     if jit_compile:
