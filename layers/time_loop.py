@@ -1,4 +1,5 @@
-"""The one time loop every recurrent layer runs: a step function applied along the time axis."""
+"""The time loops every recurrent layer runs: a step function applied along the time axis, differentiated
+automatically, and the same for our cells with a backward pass written by hand."""
 
 import keras
 from keras import ops
@@ -141,10 +142,13 @@ def hand_written_gradient_loop(
     Forward, the inputs of every step are projected in one product (`x W_x + b` over time x batch rows),
     and the loop keeps every step's states and the tensors the cell's `backward` reads (its `SAVED`).
     Backward, a loop runs over time carrying only the state gradients (one product with `W_a^T` per
-    step, two for the GRU) and keeps each step's `dz`; the weights' and the inputs' gradients are then
-    one product each over all steps: `x^T dz`, `a<t-1>^T dz` (the cell's `recurrent_kernel_gradient`),
-    `sum dz`, `dz W_x^T`. A masked step keeps the state, so its state gradient passes straight through
-    and its `dz` is zero.
+    step, two for the GRU) and keeps each step's `dz`; the weights' and the inputs' gradients are one
+    product each over many steps: `x^T dz`, `a<t-1>^T dz` (the cell's `recurrent_kernel_gradient`),
+    `sum dz`, `dz W_x^T`, once per span of time (`WEIGHT_GRADIENT_CHUNKS` spans, for memory). A masked
+    step keeps the state, so its state gradient passes straight through and its `dz` is zero.
+
+    `project_before_loop=False` projects each step's input in the loop instead; `jit_compile=True`
+    compiles both loops with XLA (the caller pads time to a bucket of lengths: `pad_time_to_bucket`).
 
     Args: as `run_time_loop`, with the cell instead of a step function and `weights` the tensors
     `(kernel, recurrent_kernel, bias)` to use (the gradient is returned for them).
