@@ -54,6 +54,9 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
 
     GATES = ()
     SAVED = ()  # names of the tensors `forward` saves for `backward`, in its order
+    # A sequence layer trains with the hand-written backward pass from this many units on (see
+    # `RNN.gradient_path`); each cell sets it from `benchmarks/rnn_speed.py`'s measurements.
+    HAND_WRITTEN_GRADIENT_MIN_UNITS = 0
 
     def __init__(
         self,
@@ -119,14 +122,21 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         bias = self.bias if bias is None else bias
         return ops.matmul(inputs, kernel) + bias
 
-    def step(self, projected_inputs, states, recurrent_mask=None):
-        """One time step from projected inputs; returns `(a<t>, new_states)`."""
-        new_states, _ = self.forward(projected_inputs, states, self.recurrent_kernel, recurrent_mask)
+    def step(self, projected_inputs, states, recurrent_mask=None, recurrent_kernel=None):
+        """One time step from projected inputs; returns `(a<t>, new_states)`. A loop passes
+        `recurrent_kernel` from `prepare_recurrent_kernel`, made once for all its steps."""
+        if recurrent_kernel is None:
+            recurrent_kernel = self.prepare_recurrent_kernel(self.recurrent_kernel)
+        new_states, _ = self.forward(projected_inputs, states, recurrent_kernel, recurrent_mask)
         return new_states[0], new_states
+
+    def prepare_recurrent_kernel(self, recurrent_kernel):
+        """`W_a` in the form `forward` reads (the GRU splits it into its blocks), made once per sequence."""
+        return recurrent_kernel
 
     def forward(self, projected_inputs, states, recurrent_kernel, recurrent_mask=None):
         """The step's equations: `(new_states, saved)`, `saved` a list of the step's tensors that `backward`
-        reads (the gates)."""
+        reads (the gates); `recurrent_kernel` as `prepare_recurrent_kernel` made it."""
         raise NotImplementedError
 
     def backward(self, saved, previous_states, states, state_gradients, transposed_recurrent_kernel):

@@ -66,11 +66,15 @@ class GRUCell(RecurrentCell):
         )
         return bias + offset
 
+    def prepare_recurrent_kernel(self, recurrent_kernel):
+        """`(gates_kernel, candidate_kernel)`: splitting columns copies them, so once, not at every step."""
+        return ops.split(recurrent_kernel, [2 * self.units], axis=-1)
+
     def forward(self, projected_inputs, states, recurrent_kernel, recurrent_mask=None):
         previous_memory = states[0]
         masked_memory = previous_memory if recurrent_mask is None else previous_memory * recurrent_mask
         gates_z, candidate_x = ops.split(projected_inputs, [2 * self.units], axis=-1)
-        gates_kernel, candidate_kernel = ops.split(recurrent_kernel, [2 * self.units], axis=-1)
+        gates_kernel, candidate_kernel = recurrent_kernel
         gates = ops.sigmoid(gates_z + ops.matmul(masked_memory, gates_kernel))
         update_gate, relevance_gate = ops.split(gates, 2, axis=-1)
         candidate = ops.tanh(candidate_x + ops.matmul(relevance_gate * masked_memory, candidate_kernel))

@@ -33,6 +33,8 @@ class LSTMCell(RecurrentCell):
 
     GATES = ("u", "f", "c", "o")
     SAVED = ("update_gate", "forget_gate", "candidate", "output_gate")
+    # Measured in training: 0.9x the automatic gradient's speed at 128 units, 1.3x at 512; 256 is between.
+    HAND_WRITTEN_GRADIENT_MIN_UNITS = 256
 
     def __init__(self, units, unit_forget_bias=True, **kwargs):
         super().__init__(units, **kwargs)

@@ -20,14 +20,14 @@ class RNN(keras.layers.Layer):
         go_backwards: process the sequence in reverse; returned sequences are then in reverse order too.
         zero_output_for_mask: with `return_sequences`, masked steps output zeros instead of the carried
             state (`keras.layers.Bidirectional` turns this on).
-        hand_written_gradient: use the cell's hand-written backward pass where it applies (default True);
-            `gradient_path(training)` says which path a call takes. False always differentiates the
-            generic loop automatically (the tests' reference).
-        jit_compile: compile the hand-written path's loops with XLA, in inference too (default False).
-            Time is then padded with masked steps to a multiple of `layers.time_loop.TIME_BUCKET`, so that
-            XLA compiles once per bucket of lengths, not once per length; masked steps keep the state, so
-            this is exact. (Automatic differentiation cannot cross into an XLA-compiled loop, so the
-            generic loop is never compiled.)
+        hand_written_gradient: "auto" (default) trains with the cell's hand-written backward pass where it
+            was measured faster (`gradient_path`), True wherever it applies, False never (the generic loop,
+            differentiated automatically: the tests' reference).
+        jit_compile: compile the loops with XLA (default False): the hand-written path's two loops in
+            training, the generic loop in inference, which then cannot be differentiated (automatic
+            differentiation cannot cross into a compiled loop). Time is padded with masked steps to a
+            multiple of `layers.time_loop.TIME_BUCKET`, so that XLA compiles once per bucket of lengths,
+            not once per length; masked steps keep the state, so this is exact.
 
     Call arguments:
         sequences: `(batch, time, features)`.
@@ -48,7 +48,7 @@ class RNN(keras.layers.Layer):
         return_state=False,
         go_backwards=False,
         zero_output_for_mask=False,
-        hand_written_gradient=True,
+        hand_written_gradient="auto",
         jit_compile=False,
         **kwargs,
     ):
@@ -70,7 +70,12 @@ class RNN(keras.layers.Layer):
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.zero_output_for_mask = bool(zero_output_for_mask)
-        self.hand_written_gradient = bool(hand_written_gradient)
+        if hand_written_gradient not in (True, False, "auto"):
+            raise ValueError(
+                f"`hand_written_gradient` must be True, False or 'auto'. "
+                f"Received: hand_written_gradient={hand_written_gradient!r}"
+            )
+        self.hand_written_gradient = hand_written_gradient
         self.jit_compile = bool(jit_compile) and keras.backend.backend() == "tensorflow"
         self.stateful = False  # read by keras.layers.Bidirectional, as is `states`
         self.states = None
@@ -100,7 +105,8 @@ class RNN(keras.layers.Layer):
             mask = None if mask is None else ops.flip(mask, axis=1)
         steps = ops.shape(sequences)[1]
         hand_written = self.gradient_path(training) == "hand-written"
-        if hand_written and self.jit_compile:
+        compiled = self.jit_compile and (hand_written or not training)
+        if compiled:
             sequences, mask = pad_time_to_bucket(sequences, mask)
 
         if hand_written:
@@ -121,10 +127,17 @@ class RNN(keras.layers.Layer):
         else:
             # Each step projects its own input here: projecting the whole sequence first was measured
             # slower in training with automatic differentiation at B64 T100 D32 H128.
-            def step(inputs_t, states_t):
-                return self.cell.step(self.cell.project_inputs(inputs_t), states_t, recurrent_mask)
+            recurrent_kernel = self.cell.prepare_recurrent_kernel(self.cell.recurrent_kernel)
 
-            outputs, final_states = run_time_loop(
+            def step(inputs_t, states_t):
+                return self.cell.step(self.cell.project_inputs(inputs_t), states_t, recurrent_mask, recurrent_kernel)
+
+            loop = run_time_loop
+            if compiled:
+                import tensorflow as tf
+
+                loop = tf.function(run_time_loop, jit_compile=True)
+            outputs, final_states = loop(
                 step,
                 sequences,
                 states,
@@ -132,7 +145,7 @@ class RNN(keras.layers.Layer):
                 return_sequences=self.return_sequences,
                 zero_output_for_mask=self.zero_output_for_mask,
             )
-        if hand_written and self.jit_compile and self.return_sequences:
+        if compiled and self.return_sequences:
             outputs = outputs[:, :steps]
         output = outputs if self.return_sequences else final_states[0]
         if self.return_state:
@@ -143,18 +156,19 @@ class RNN(keras.layers.Layer):
         """"hand-written" or "automatic": how a call with this `training` flag is differentiated.
 
         A training call on the TensorFlow backend takes the hand-written backward pass
-        (`layers.time_loop.hand_written_gradient_loop`) unless the layer was made with
-        `hand_written_gradient=False` or drops recurrent units (`recurrent_dropout` > 0), which the cells'
-        `backward` does not cover. An inference call takes it only with `jit_compile` (XLA keeps the gates
-        in place, at little cost); otherwise it runs the generic loop, which keeps no gates for a backward
-        pass that will not come. Every call that does not take it runs the generic loop, differentiated
-        automatically if at all.
+        (`layers.time_loop.hand_written_gradient_loop`) when `hand_written_gradient` is True, or "auto"
+        and the cell has at least its `HAND_WRITTEN_GRADIENT_MIN_UNITS` units (where it was measured
+        faster, and within memory); never when it drops recurrent units (`recurrent_dropout` > 0), which
+        the cells' `backward` does not cover. An inference call runs the generic loop, which keeps no gates
+        for a backward pass that will not come. The generic loop is differentiated automatically.
         """
-        if not self.hand_written_gradient or keras.backend.backend() != "tensorflow":
+        if not training or not self.hand_written_gradient or keras.backend.backend() != "tensorflow":
             return "automatic"
-        if training and self.cell.recurrent_dropout > 0:
+        if self.cell.recurrent_dropout > 0:
             return "automatic"
-        return "hand-written" if training or self.jit_compile else "automatic"
+        if self.hand_written_gradient == "auto" and self.cell.units < self.cell.HAND_WRITTEN_GRADIENT_MIN_UNITS:
+            return "automatic"
+        return "hand-written"
 
     def check_sequence_shape(self, shape):
         if len(shape) != 3 or shape[1] == 0:

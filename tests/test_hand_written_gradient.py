@@ -25,7 +25,7 @@ OPTIONS = [
 
 def layer_pair(kind, cell_options, **options):
     """The same float64 layer twice: with the hand-written gradient, and with automatic differentiation."""
-    hand_written = SEQUENCE_LAYERS[kind](UNITS, dtype="float64", **cell_options, **options)
+    hand_written = SEQUENCE_LAYERS[kind](UNITS, dtype="float64", hand_written_gradient=True, **cell_options, **options)
     automatic = SEQUENCE_LAYERS[kind](UNITS, dtype="float64", hand_written_gradient=False, **cell_options, **options)
     for layer in (hand_written, automatic):
         layer.build((None, None, INPUT_DIM))
@@ -159,13 +159,21 @@ def test_padded_batch_gradients_equal_each_sequence_alone(kind, cell_options):
 
 
 def test_gradient_path_says_which_backward_pass_a_call_takes():
-    assert layers.LSTM(4).gradient_path(training=True) == "hand-written"
+    # "auto": the GRU always; the LSTM and SimpleRNN from HAND_WRITTEN_GRADIENT_MIN_UNITS units on.
     assert layers.GRU(4, dropout=0.5).gradient_path(training=True) == "hand-written"
-    assert layers.LSTM(4).gradient_path(training=False) == "automatic"  # inference keeps no gates
-    assert layers.SimpleRNN(4, recurrent_dropout=0.5).gradient_path(training=True) == "automatic"
-    without = layers.LSTM(4, hand_written_gradient=False)
+    assert layers.LSTMCell.HAND_WRITTEN_GRADIENT_MIN_UNITS == 256
+    assert layers.SimpleRNNCell.HAND_WRITTEN_GRADIENT_MIN_UNITS == 256
+    for kind in ("LSTM", "SimpleRNN"):
+        assert SEQUENCE_LAYERS[kind](128).gradient_path(training=True) == "automatic"
+        assert SEQUENCE_LAYERS[kind](256).gradient_path(training=True) == "hand-written"
+        assert SEQUENCE_LAYERS[kind](4, hand_written_gradient=True).gradient_path(training=True) == "hand-written"
+    assert layers.LSTM(512).gradient_path(training=False) == "automatic"  # inference keeps no gates
+    assert layers.GRU(4, recurrent_dropout=0.5).gradient_path(training=True) == "automatic"
+    without = layers.GRU(4, hand_written_gradient=False)
     assert without.gradient_path(training=True) == "automatic"
-    assert layers.LSTM.from_config(without.get_config()).gradient_path(training=True) == "automatic"
+    assert layers.GRU.from_config(without.get_config()).gradient_path(training=True) == "automatic"
+    with pytest.raises(ValueError, match=r"hand_written_gradient.*Received: hand_written_gradient='always'"):
+        layers.GRU(4, hand_written_gradient="always")
 
 
 def test_hand_written_path_runs_the_cells_backward(monkeypatch):
@@ -184,7 +192,7 @@ def test_hand_written_path_runs_the_cells_backward(monkeypatch):
 
 
 def test_recurrent_dropout_trains_through_the_generic_path():
-    layer = layers.GRU(UNITS, recurrent_dropout=0.5, seed=0)
+    layer = layers.GRU(UNITS, recurrent_dropout=0.5, seed=0, hand_written_gradient=True)
     inputs = tf.random.normal((BATCH, TIME, INPUT_DIM), seed=0)
     with tf.GradientTape() as tape:
         value = tf.reduce_sum(layer(inputs, training=True))
@@ -195,11 +203,12 @@ def test_recurrent_dropout_trains_through_the_generic_path():
 def test_jit_compiled_layer_pads_time_to_a_bucket_and_gives_the_same_numbers(kind, cell_options):
     options = {"return_sequences": True, "return_state": True, "go_backwards": True}
     default, _ = layer_pair(kind, cell_options, **options)
-    compiled = SEQUENCE_LAYERS[kind](UNITS, dtype="float64", jit_compile=True, **cell_options, **options)
+    compiled = SEQUENCE_LAYERS[kind](
+        UNITS, dtype="float64", hand_written_gradient=True, jit_compile=True, **cell_options, **options
+    )
     compiled.build((None, None, INPUT_DIM))
     compiled.set_weights(default.get_weights())
     assert TIME % time_loop.TIME_BUCKET != 0  # the compiled layer runs padded steps
-    assert compiled.gradient_path(training=False) == "hand-written"
     arguments = problem(kind, seed=5)
     for training in (False, True):
 
