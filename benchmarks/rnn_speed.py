@@ -119,38 +119,40 @@ def layer_flops(kind, batch, time_steps, input_dim, units):
     return 2 * batch * time_steps * (input_dim + units) * GATES[kind] * units
 
 
-def step_memory_megabytes(kind, shape, seed):
-    """`{"ours": MB, "ours_xla": MB, "keras": MB}`: what one training step allocates at its peak above what
-    was allocated before it (weights, inputs), measured by `--memory-of` in a child process."""
-    command = [sys.executable, "-m", "benchmarks.rnn_speed", "--seed", str(seed), "--memory-of", kind]
+def step_memory_megabytes(kind, shape, seed, module="benchmarks.rnn_speed"):
+    """`{"ours": MB, "ours_xla": MB, "keras": MB}` (or the names `module` measures): what one training step
+    allocates at its peak above what was allocated before it (weights, inputs), measured by `module`'s
+    `--memory-of` in a child process."""
+    command = [sys.executable, "-m", module, "--seed", str(seed), "--memory-of", kind]
     command += [str(size) for size in shape]
     environment = {**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "true"}  # the allocator that keeps statistics
     result = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def peak_megabytes(function):
+    """What a call of `function` allocates at its peak above what was allocated before it: after two calls,
+    the median of three (the peak varies with the order in which the two cores run independent ops)."""
+    for _ in range(2):
+        run_once(function)
+    peaks = []
+    for _ in range(3):
+        tf.config.experimental.reset_memory_stats("CPU:0")
+        before = tf.config.experimental.get_memory_info("CPU:0")["current"]
+        run_once(function)
+        peaks.append((tf.config.experimental.get_memory_info("CPU:0")["peak"] - before) / 2**20)
+    return float(np.median(peaks))
+
+
 def measure_step_memory(kind, shape, seed):
-    """The child's side of `step_memory_megabytes`: each layer's step runs twice, then the median of three
-    measured steps (the peak varies with the order in which the two cores run independent ops)."""
+    """The child's side of `step_memory_megabytes`."""
     batch, time_steps, input_dim, units = shape
     keras.utils.set_random_seed(seed)
     inputs = tf.random.normal((batch, time_steps, input_dim))
     targets = tf.random.normal((batch, units))
-    megabytes = {}
     candidates = {name: OURS[kind](units, **options) for name, options in OUR_VARIANTS.items()}
     candidates["keras"] = builtin_layer(kind, units)
-    for name, layer in candidates.items():
-        train_step, _ = keras_functions(layer, inputs, targets)
-        for _ in range(2):
-            run_once(train_step)
-        peaks = []
-        for _ in range(3):
-            tf.config.experimental.reset_memory_stats("CPU:0")
-            before = tf.config.experimental.get_memory_info("CPU:0")["current"]
-            run_once(train_step)
-            peaks.append((tf.config.experimental.get_memory_info("CPU:0")["peak"] - before) / 2**20)
-        megabytes[name] = float(np.median(peaks))
-    return megabytes
+    return {name: peak_megabytes(keras_functions(layer, inputs, targets)[0]) for name, layer in candidates.items()}
 
 
 def benchmark(kinds, repeats, seed):
