@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import layers
 from layers import time_loop
-from tests.test_cells import SEQUENCE_LAYERS
+from tests.test_cells import CELLS, SEQUENCE_LAYERS
 
 # SimpleRNN twice: the notes' g is tanh or ReLU, and each has its own derivative.
 CASES = [("SimpleRNN", {}), ("SimpleRNN", {"activation": "relu"}), ("GRU", {}), ("LSTM", {})]
@@ -159,17 +159,16 @@ def test_padded_batch_gradients_equal_each_sequence_alone(kind, cell_options):
 
 
 def test_gradient_path_says_which_backward_pass_a_call_takes():
-    # "auto": the GRU always; the LSTM and SimpleRNN from HAND_WRITTEN_GRADIENT_MIN_UNITS units on.
-    assert layers.GRU(4, dropout=0.5).gradient_path(training=True) == "hand-written"
-    assert layers.LSTMCell.HAND_WRITTEN_GRADIENT_MIN_UNITS == 256
-    assert layers.SimpleRNNCell.HAND_WRITTEN_GRADIENT_MIN_UNITS == 256
-    for kind in ("LSTM", "SimpleRNN"):
+    # "auto": from HAND_WRITTEN_GRADIENT_MIN_UNITS units on, 256 for each cell.
+    assert layers.GRU(256, dropout=0.5).gradient_path(training=True) == "hand-written"
+    for kind in ("GRU", "LSTM", "SimpleRNN"):
+        assert CELLS[kind].HAND_WRITTEN_GRADIENT_MIN_UNITS == 256
         assert SEQUENCE_LAYERS[kind](128).gradient_path(training=True) == "automatic"
         assert SEQUENCE_LAYERS[kind](256).gradient_path(training=True) == "hand-written"
         assert SEQUENCE_LAYERS[kind](4, hand_written_gradient=True).gradient_path(training=True) == "hand-written"
     assert layers.LSTM(512).gradient_path(training=False) == "automatic"  # inference keeps no gates
-    assert layers.GRU(4, recurrent_dropout=0.5).gradient_path(training=True) == "automatic"
-    without = layers.GRU(4, hand_written_gradient=False)
+    assert layers.GRU(256, recurrent_dropout=0.5).gradient_path(training=True) == "automatic"
+    without = layers.GRU(256, hand_written_gradient=False)
     assert without.gradient_path(training=True) == "automatic"
     assert layers.GRU.from_config(without.get_config()).gradient_path(training=True) == "automatic"
     with pytest.raises(ValueError, match=r"hand_written_gradient.*Received: hand_written_gradient='always'"):
