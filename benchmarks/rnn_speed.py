@@ -1,9 +1,12 @@
 """Speed of our recurrent layers next to Keras' built-ins and PyTorch, measured side by side in one run.
 
 For SimpleRNN, GRU and LSTM at two shapes it times a training step (forward, mean-squared loss on the
-last output, backward, SGD update) and an inference call, interleaving the implementations in every
-repeat so that machine noise hits them alike, and prints medians, throughput, the ratios ours/built-in
-and ours/torch, and the achieved GFLOP/s as a fraction of this machine's float32 matmul peak.
+last output, backward, SGD update) and an inference call of our layers (as they come, and with
+`jit_compile=True`), Keras' built-ins and PyTorch's, interleaving the implementations in every repeat so
+that machine noise hits them alike, and prints medians, the speed-ups of ours over Keras and PyTorch,
+and the achieved GFLOP/s as a fraction of this machine's float32 matmul peak. The peak memory of a
+training step is measured in a child process whose TensorFlow counts its allocations
+(`TF_CPU_ALLOCATOR_USE_BFC`, which the timed process does not use).
 
     python -m benchmarks.rnn_speed [--repeats 15] [--kinds LSTM GRU] [--output reports/benchmarks]
 """
@@ -12,6 +15,8 @@ import argparse
 import json
 import os
 import pathlib
+import subprocess
+import sys
 import time
 
 import keras
@@ -23,6 +28,8 @@ import layers
 SHAPES = [(64, 100, 32, 128), (32, 50, 128, 512)]  # (batch, time, input_dim, units), as the issue fixes
 GATES = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}
 OURS = {"SimpleRNN": layers.SimpleRNN, "GRU": layers.GRU, "LSTM": layers.LSTM}
+# Our layers as they come, and with their loops compiled by XLA (time padded to a bucket of lengths).
+OUR_VARIANTS = {"ours": {}, "ours_xla": {"jit_compile": True}}
 
 
 def builtin_layer(kind, units):
@@ -112,6 +119,42 @@ def layer_flops(kind, batch, time_steps, input_dim, units):
     return 2 * batch * time_steps * (input_dim + units) * GATES[kind] * units
 
 
+def step_memory_megabytes(kind, shape, seed, module="benchmarks.rnn_speed"):
+    """`{"ours": MB, "ours_xla": MB, "keras": MB}` (or the names `module` measures): what one training step
+    allocates at its peak above what was allocated before it (weights, inputs), measured by `module`'s
+    `--memory-of` in a child process."""
+    command = [sys.executable, "-m", module, "--seed", str(seed), "--memory-of", kind]
+    command += [str(size) for size in shape]
+    environment = {**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "true"}  # the allocator that keeps statistics
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def peak_megabytes(function):
+    """What a call of `function` allocates at its peak above what was allocated before it: after two calls,
+    the median of three (the peak varies with the order in which the two cores run independent ops)."""
+    for _ in range(2):
+        run_once(function)
+    peaks = []
+    for _ in range(3):
+        tf.config.experimental.reset_memory_stats("CPU:0")
+        before = tf.config.experimental.get_memory_info("CPU:0")["current"]
+        run_once(function)
+        peaks.append((tf.config.experimental.get_memory_info("CPU:0")["peak"] - before) / 2**20)
+    return float(np.median(peaks))
+
+
+def measure_step_memory(kind, shape, seed):
+    """The child's side of `step_memory_megabytes`."""
+    batch, time_steps, input_dim, units = shape
+    keras.utils.set_random_seed(seed)
+    inputs = tf.random.normal((batch, time_steps, input_dim))
+    targets = tf.random.normal((batch, units))
+    candidates = {name: OURS[kind](units, **options) for name, options in OUR_VARIANTS.items()}
+    candidates["keras"] = builtin_layer(kind, units)
+    return {name: peak_megabytes(keras_functions(layer, inputs, targets)[0]) for name, layer in candidates.items()}
+
+
 def benchmark(kinds, repeats, seed):
     peak = matmul_peak_gflops()
     rows = []
@@ -121,15 +164,17 @@ def benchmark(kinds, repeats, seed):
             inputs = tf.random.normal((batch, time_steps, input_dim))
             targets = tf.random.normal((batch, units))
             implementations = {
-                "ours": keras_functions(OURS[kind](units), inputs, targets),
-                "keras": keras_functions(builtin_layer(kind, units), inputs, targets),
+                name: keras_functions(OURS[kind](units, **options), inputs, targets)
+                for name, options in OUR_VARIANTS.items()
             }
+            implementations["keras"] = keras_functions(builtin_layer(kind, units), inputs, targets)
             torch_pair = torch_functions(kind, inputs, targets)
             if torch_pair is not None:
                 implementations["torch"] = torch_pair
             train = median_times({name: pair[0] for name, pair in implementations.items()}, repeats)
             infer = median_times({name: pair[1] for name, pair in implementations.items()}, repeats)
             flops = layer_flops(kind, batch, time_steps, input_dim, units)
+            memory = step_memory_megabytes(kind, (batch, time_steps, input_dim, units), seed)
             row = {
                 "kind": kind,
                 "shape": f"B{batch} T{time_steps} D{input_dim} H{units}",
@@ -137,39 +182,44 @@ def benchmark(kinds, repeats, seed):
                 "infer_ms": {name: 1000 * value for name, value in infer.items()},
                 "train_seq_per_s": {name: batch / value for name, value in train.items()},
                 "infer_seq_per_s": {name: batch / value for name, value in infer.items()},
-                "ours_train_gflops_fraction_of_peak": 3 * flops / train["ours"] / 1e9 / peak,
-                "ours_infer_gflops_fraction_of_peak": flops / infer["ours"] / 1e9 / peak,
+                "train_gflops_fraction_of_peak": {name: 3 * flops / train[name] / 1e9 / peak for name in OUR_VARIANTS},
+                "infer_gflops_fraction_of_peak": {name: flops / infer[name] / 1e9 / peak for name in OUR_VARIANTS},
+                "train_step_peak_mb": memory,
+                "train_memory_ratio_vs_keras": {name: memory[name] / memory["keras"] for name in OUR_VARIANTS},
             }
             for other in ("keras", "torch"):
                 if other in train:
-                    row[f"train_speedup_vs_{other}"] = train[other] / train["ours"]
-                    row[f"infer_speedup_vs_{other}"] = infer[other] / infer["ours"]
+                    row[f"train_speedup_vs_{other}"] = {name: train[other] / train[name] for name in OUR_VARIANTS}
+                    row[f"infer_speedup_vs_{other}"] = {name: infer[other] / infer[name] for name in OUR_VARIANTS}
             rows.append(row)
             print(format_row(row), flush=True)
     return {"matmul_peak_gflops": peak, "repeats": repeats, "rows": rows}
 
 
 TABLE_HEADER = (
-    "| layer | shape | train ms ours / keras / torch | infer ms ours / keras / torch "
-    "| train speedup vs keras, torch | infer speedup vs keras, torch | ours % of peak train, infer |\n"
-    "|---|---|---|---|---|---|---|"
+    "| layer | shape | train ms ours / XLA / keras / torch | infer ms ours / XLA / keras / torch "
+    "| train speed-up vs keras: ours, XLA | infer speed-up vs keras: ours, XLA "
+    "| vs torch: train ours, XLA; infer ours, XLA | train step MB ours / XLA / keras | % of peak, train ours, XLA |\n"
+    "|---|---|---|---|---|---|---|---|---|"
 )
+IMPLEMENTATIONS = (*OUR_VARIANTS, "keras", "torch")
 
 
 def format_row(row):
-    def triple(values):
-        return " / ".join(f"{values[name]:.1f}" if name in values else "-" for name in ("ours", "keras", "torch"))
+    def values(numbers, names=IMPLEMENTATIONS):
+        return " / ".join(f"{numbers[name]:.1f}" if name in numbers else "-" for name in names)
 
-    def ratios(prefix):
-        return ", ".join(
-            f"{row[f'{prefix}_vs_{other}']:.2f}x" if f"{prefix}_vs_{other}" in row else "-"
-            for other in ("keras", "torch")
-        )
+    def speedups(key):
+        if key not in row:
+            return "-, -"
+        return ", ".join(f"{row[key][name]:.2f}x" for name in OUR_VARIANTS)
 
+    fractions = ", ".join(f"{100 * row['train_gflops_fraction_of_peak'][name]:.0f}%" for name in OUR_VARIANTS)
     return (
-        f"| {row['kind']} | {row['shape']} | {triple(row['train_ms'])} | {triple(row['infer_ms'])} "
-        f"| {ratios('train_speedup')} | {ratios('infer_speedup')} "
-        f"| {100 * row['ours_train_gflops_fraction_of_peak']:.0f}%, {100 * row['ours_infer_gflops_fraction_of_peak']:.0f}% |"
+        f"| {row['kind']} | {row['shape']} | {values(row['train_ms'])} | {values(row['infer_ms'])} "
+        f"| {speedups('train_speedup_vs_keras')} | {speedups('infer_speedup_vs_keras')} "
+        f"| {speedups('train_speedup_vs_torch')}; {speedups('infer_speedup_vs_torch')} "
+        f"| {values(row['train_step_peak_mb'], (*OUR_VARIANTS, 'keras'))} | {fractions} |"
     )
 
 
@@ -179,7 +229,15 @@ def main(argv=None):
     parser.add_argument("--kinds", nargs="+", default=list(GATES), choices=list(GATES))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="reports/benchmarks", help="folder for rnn_speed.json and .md")
+    parser.add_argument(
+        "--memory-of", nargs=5, metavar=("KIND", "BATCH", "TIME", "INPUT_DIM", "UNITS"),
+        help="(internal) print one training step's peak memory as JSON; run with TF_CPU_ALLOCATOR_USE_BFC=true",
+    )  # fmt: skip
     arguments = parser.parse_args(argv)
+    if arguments.memory_of:
+        kind, *shape = arguments.memory_of
+        print(json.dumps(measure_step_memory(kind, tuple(map(int, shape)), arguments.seed)))
+        return None
     if arguments.repeats < 1:
         parser.error(f"--repeats must be at least 1. Received: {arguments.repeats}")
 

@@ -31,12 +31,18 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     the two, so a cell also works alone or inside `keras.layers.RNN`. The cell's output is always `a<t>`,
     its first state.
 
+    For the hand-written gradient of a whole sequence (`layers.time_loop`), a cell also gives its step's
+    derivatives: `forward` is the step returning what its backward reads (the gates), `backward` carries
+    the state gradients one step back and returns the gradient of the step's `z = x W_x + a W_a + b`, and
+    `recurrent_kernel_gradient` is `W_a`'s gradient from all steps at once.
+
     Dropout draws one input mask and one recurrent mask per sequence and applies them at every step: our
     `RNN` draws them before its loop (`dropout_masks`), and `keras.layers.RNN` through the hooks of its
     `DropoutRNNCell` protocol (`get_dropout_mask`, ..., `reset_dropout_mask`), which it calls before and
     after its loop. A cell called alone draws new masks at every call: each call is its own sequence.
 
-    Subclasses set `GATES` (notation letters, fused order) and implement `step` and `state_size`.
+    Subclasses set `GATES` (notation letters, fused order) and `SAVED`, and implement `forward`,
+    `backward` and `state_size`.
 
     Args:
         units: positive int, the size of `a<t>`.
@@ -47,6 +53,10 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     """
 
     GATES = ()
+    SAVED = ()  # names of the tensors `forward` saves for `backward`, in its order
+    # A sequence layer trains with the hand-written backward pass from this many units on (see
+    # `RNN.gradient_path`); each cell sets it from `benchmarks/rnn_speed.py`'s measurements.
+    HAND_WRITTEN_GRADIENT_MIN_UNITS = 0
 
     def __init__(
         self,
@@ -105,13 +115,39 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         """The initial fused bias; a cell that starts one gate differently overrides this."""
         return self.bias_initializer(shape, dtype=dtype)
 
-    def project_inputs(self, inputs):
-        """`x W_x + b` for every gate, fused: `(..., input_dim) -> (..., gates * units)`."""
-        return ops.matmul(inputs, self.kernel) + self.bias
+    def project_inputs(self, inputs, kernel=None, bias=None):
+        """`x W_x + b` for every gate, fused: `(..., input_dim) -> (..., gates * units)`; the cell's own
+        weights unless given (the hand-written gradient passes them as tensors)."""
+        kernel = self.kernel if kernel is None else kernel
+        bias = self.bias if bias is None else bias
+        return ops.matmul(inputs, kernel) + bias
 
-    def step(self, projected_inputs, states, recurrent_mask=None):
-        """One time step from projected inputs; returns `(a<t>, new_states)`."""
+    def step(self, projected_inputs, states, recurrent_mask=None, recurrent_kernel=None):
+        """One time step from projected inputs; returns `(a<t>, new_states)`. A loop passes
+        `recurrent_kernel` from `prepare_recurrent_kernel`, made once for all its steps."""
+        if recurrent_kernel is None:
+            recurrent_kernel = self.prepare_recurrent_kernel(self.recurrent_kernel)
+        new_states, _ = self.forward(projected_inputs, states, recurrent_kernel, recurrent_mask)
+        return new_states[0], new_states
+
+    def prepare_recurrent_kernel(self, recurrent_kernel):
+        """`W_a` in the form `forward` reads (the GRU splits it into its blocks), made once per sequence."""
+        return recurrent_kernel
+
+    def forward(self, projected_inputs, states, recurrent_kernel, recurrent_mask=None):
+        """The step's equations: `(new_states, saved)`, `saved` a list of the step's tensors that `backward`
+        reads (the gates); `recurrent_kernel` as `prepare_recurrent_kernel` made it."""
         raise NotImplementedError
+
+    def backward(self, saved, previous_states, states, state_gradients, transposed_recurrent_kernel):
+        """One step back: from the gradients of the step's new `states`, `(z_gradient, previous_state_gradients)`
+        where `z_gradient` `(batch, gates * units)` is that of the fused `z = x W_x + a<t-1> W_a + b`."""
+        raise NotImplementedError
+
+    def recurrent_kernel_gradient(self, previous_states, saved, z_gradients):
+        """`W_a`'s gradient from every step at once, one product over `(time * batch)` rows: each gate's
+        `z` reads `a<t-1>`, so it is `a<t-1>^T dz`."""
+        return ops.matmul(ops.transpose(previous_states[0]), z_gradients)
 
     def call(self, inputs, states, training=False):
         states = list(states) if isinstance(states, (list, tuple)) else [states]

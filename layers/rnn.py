@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from layers.time_loop import run_time_loop
+from layers.time_loop import hand_written_gradient_loop, pad_time_to_bucket, run_time_loop
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
@@ -20,6 +20,14 @@ class RNN(keras.layers.Layer):
         go_backwards: process the sequence in reverse; returned sequences are then in reverse order too.
         zero_output_for_mask: with `return_sequences`, masked steps output zeros instead of the carried
             state (`keras.layers.Bidirectional` turns this on).
+        hand_written_gradient: "auto" (default) trains with the cell's hand-written backward pass where it
+            was measured faster (`gradient_path`), True wherever it applies, False never (the generic loop,
+            differentiated automatically: the tests' reference).
+        jit_compile: compile the loops with XLA (default False): the hand-written path's two loops in
+            training, the generic loop in inference, which then cannot be differentiated (automatic
+            differentiation cannot cross into a compiled loop). Time is padded with masked steps to a
+            multiple of `layers.time_loop.TIME_BUCKET`, so that XLA compiles once per bucket of lengths,
+            not once per length; masked steps keep the state, so this is exact.
 
     Call arguments:
         sequences: `(batch, time, features)`.
@@ -40,6 +48,8 @@ class RNN(keras.layers.Layer):
         return_state=False,
         go_backwards=False,
         zero_output_for_mask=False,
+        hand_written_gradient="auto",
+        jit_compile=False,
         **kwargs,
     ):
         if isinstance(cell, dict):
@@ -60,6 +70,13 @@ class RNN(keras.layers.Layer):
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.zero_output_for_mask = bool(zero_output_for_mask)
+        if hand_written_gradient not in (True, False, "auto"):
+            raise ValueError(
+                f"`hand_written_gradient` must be True, False or 'auto'. "
+                f"Received: hand_written_gradient={hand_written_gradient!r}"
+            )
+        self.hand_written_gradient = hand_written_gradient
+        self.jit_compile = bool(jit_compile) and keras.backend.backend() == "tensorflow"
         self.stateful = False  # read by keras.layers.Bidirectional, as is `states`
         self.states = None
         self.supports_masking = True
@@ -86,26 +103,72 @@ class RNN(keras.layers.Layer):
         if self.go_backwards:
             sequences = ops.flip(sequences, axis=1)
             mask = None if mask is None else ops.flip(mask, axis=1)
+        steps = ops.shape(sequences)[1]
+        hand_written = self.gradient_path(training) == "hand-written"
+        compiled = self.jit_compile and (hand_written or not training)
+        if compiled:
+            sequences, mask = pad_time_to_bucket(sequences, mask)
 
-        # The input projection runs inside the loop, one small product per step. Projecting the whole
-        # sequence first was measured slower in training at B64 T100 D32 H128 (LSTM 67 vs 55 ms, GRU 71
-        # vs 53 ms): the (time, batch, gates * units) tensor and its gradient cost more memory traffic
-        # than the products they save, and at B32 T50 D128 H512 it gained under 5%.
-        def step(inputs_t, states_t):
-            return self.cell.step(self.cell.project_inputs(inputs_t), states_t, recurrent_mask)
+        if hand_written:
+            weights = [
+                ops.cast(weight, self.compute_dtype)
+                for weight in (self.cell.kernel, self.cell.recurrent_kernel, self.cell.bias)
+            ]
+            outputs, final_states = hand_written_gradient_loop(
+                self.cell,
+                sequences,
+                states,
+                weights,
+                mask=mask,
+                return_sequences=self.return_sequences,
+                zero_output_for_mask=self.zero_output_for_mask,
+                jit_compile=self.jit_compile,
+            )
+        else:
+            # Each step projects its own input here: projecting the whole sequence first was measured
+            # slower in training with automatic differentiation at B64 T100 D32 H128.
+            recurrent_kernel = self.cell.prepare_recurrent_kernel(self.cell.recurrent_kernel)
 
-        outputs, final_states = run_time_loop(
-            step,
-            sequences,
-            states,
-            mask=mask,
-            return_sequences=self.return_sequences,
-            zero_output_for_mask=self.zero_output_for_mask,
-        )
+            def step(inputs_t, states_t):
+                return self.cell.step(self.cell.project_inputs(inputs_t), states_t, recurrent_mask, recurrent_kernel)
+
+            loop = run_time_loop
+            if compiled:
+                import tensorflow as tf
+
+                loop = tf.function(run_time_loop, jit_compile=True)
+            outputs, final_states = loop(
+                step,
+                sequences,
+                states,
+                mask=mask,
+                return_sequences=self.return_sequences,
+                zero_output_for_mask=self.zero_output_for_mask,
+            )
+        if compiled and self.return_sequences:
+            outputs = outputs[:, :steps]
         output = outputs if self.return_sequences else final_states[0]
         if self.return_state:
             return [output, *final_states]
         return output
+
+    def gradient_path(self, training=False):
+        """"hand-written" or "automatic": how a call with this `training` flag is differentiated.
+
+        A training call on the TensorFlow backend takes the hand-written backward pass
+        (`layers.time_loop.hand_written_gradient_loop`) when `hand_written_gradient` is True, or "auto"
+        and the cell has at least its `HAND_WRITTEN_GRADIENT_MIN_UNITS` units (where it was measured
+        faster, and within memory); never when it drops recurrent units (`recurrent_dropout` > 0), which
+        the cells' `backward` does not cover. An inference call runs the generic loop, which keeps no gates
+        for a backward pass that will not come. The generic loop is differentiated automatically.
+        """
+        if not training or not self.hand_written_gradient or keras.backend.backend() != "tensorflow":
+            return "automatic"
+        if self.cell.recurrent_dropout > 0:
+            return "automatic"
+        if self.hand_written_gradient == "auto" and self.cell.units < self.cell.HAND_WRITTEN_GRADIENT_MIN_UNITS:
+            return "automatic"
+        return "hand-written"
 
     def check_sequence_shape(self, shape):
         if len(shape) != 3 or shape[1] == 0:
@@ -161,6 +224,8 @@ class RNN(keras.layers.Layer):
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
             "zero_output_for_mask": self.zero_output_for_mask,
+            "hand_written_gradient": self.hand_written_gradient,
+            "jit_compile": self.jit_compile,
         }
         base_config = super().get_config()
         return {**base_config, **config}
@@ -180,7 +245,14 @@ class CellLayer(RNN):
         "bias_initializer",
         "seed",
     )
-    LAYER_ARGUMENTS = ("return_sequences", "return_state", "go_backwards", "zero_output_for_mask")
+    LAYER_ARGUMENTS = (
+        "return_sequences",
+        "return_state",
+        "go_backwards",
+        "zero_output_for_mask",
+        "hand_written_gradient",
+        "jit_compile",
+    )
 
     def __init__(self, units, **kwargs):
         cell_kwargs = {name: kwargs.pop(name) for name in self.CELL_ARGUMENTS if name in kwargs}

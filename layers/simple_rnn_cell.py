@@ -35,6 +35,10 @@ class SimpleRNNCell(RecurrentCell):
     """
 
     GATES = ("a",)
+    SAVED = ()  # its backward reads g'(z) from a<t> itself
+    # Measured in training: at 128 units 1.2x the automatic gradient's speed but 1.85x Keras' memory (the
+    # limit is 1.5x); at 512 units 1.3x and 0.7x. 256 is between.
+    HAND_WRITTEN_GRADIENT_MIN_UNITS = 256
 
     def __init__(self, units, activation="tanh", **kwargs):
         super().__init__(units, **kwargs)
@@ -44,13 +48,22 @@ class SimpleRNNCell(RecurrentCell):
     def state_size(self):
         return [self.units]
 
-    def step(self, projected_inputs, states, recurrent_mask=None):
+    def forward(self, projected_inputs, states, recurrent_kernel, recurrent_mask=None):
         previous_activation = states[0]
         if recurrent_mask is not None:
             previous_activation = previous_activation * recurrent_mask
         g = ACTIVATIONS[self.activation]
-        activation = g(projected_inputs + ops.matmul(previous_activation, self.recurrent_kernel))
-        return activation, [activation]
+        activation = g(projected_inputs + ops.matmul(previous_activation, recurrent_kernel))
+        return [activation], []
+
+    def backward(self, saved, previous_states, states, state_gradients, transposed_recurrent_kernel):
+        """`dz = da * g'(z)`, read from `a<t>`: `1 - a<t>²` for tanh, `[a<t> > 0]` for ReLU; `da<t-1> = dz Wa^T`."""
+        activation, activation_gradient = states[0], state_gradients[0]
+        if self.activation == "tanh":
+            z_gradient = activation_gradient * (1.0 - ops.square(activation))
+        else:
+            z_gradient = ops.where(activation > 0, activation_gradient, ops.zeros_like(activation_gradient))
+        return z_gradient, [ops.matmul(z_gradient, transposed_recurrent_kernel)]
 
     def get_config(self):
         return {**super().get_config(), "activation": self.activation}
