@@ -11,7 +11,6 @@ the layers do not expose (projection before the loop) is made by passing `projec
     python -m benchmarks.rnn_levers [--repeats 7] [--kinds LSTM GRU] [--output reports/benchmarks]
 """
 
-import argparse
 import functools
 import json
 import pathlib
@@ -128,22 +127,9 @@ def format_row(row):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7, help="timed calls per variant (median)")
-    parser.add_argument("--kinds", nargs="+", default=list(rnn_speed.GATES), choices=list(rnn_speed.GATES))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", default="reports/benchmarks", help="folder for rnn_levers.json and .md")
-    parser.add_argument(
-        "--memory-of", nargs=5, metavar=("KIND", "BATCH", "TIME", "INPUT_DIM", "UNITS"),
-        help="(internal) print one training step's peak memory per variant as JSON",
-    )  # fmt: skip
-    arguments = parser.parse_args(argv)
-    if arguments.memory_of:
-        kind, *shape = arguments.memory_of
-        print(json.dumps(measure_step_memory(kind, tuple(map(int, shape)), arguments.seed)))
+    arguments = rnn_speed.parse_arguments(__doc__.splitlines()[0], argv, 7, "rnn_levers", measure_step_memory)
+    if arguments is None:
         return None
-    if arguments.repeats < 1:
-        parser.error(f"--repeats must be at least 1. Received: {arguments.repeats}")
     print(TABLE_HEADER)
     results = benchmark(arguments.kinds, arguments.repeats, arguments.seed)
     output = pathlib.Path(arguments.output)

@@ -223,12 +223,14 @@ def format_row(row):
     )
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15, help="timed calls per implementation (median)")
+def parse_arguments(description, argv, repeats, report_name, measure_memory):
+    """The speed benchmarks' common command line (`--repeats`, `--kinds`, `--seed`, `--output` and the internal
+    `--memory-of`). With `--memory-of`, prints `measure_memory(kind, shape, seed)` as JSON and returns None."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--repeats", type=int, default=repeats, help="timed calls per variant (median)")
     parser.add_argument("--kinds", nargs="+", default=list(GATES), choices=list(GATES))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", default="reports/benchmarks", help="folder for rnn_speed.json and .md")
+    parser.add_argument("--output", default="reports/benchmarks", help=f"folder for {report_name}.json and .md")
     parser.add_argument(
         "--memory-of", nargs=5, metavar=("KIND", "BATCH", "TIME", "INPUT_DIM", "UNITS"),
         help="(internal) print one training step's peak memory as JSON; run with TF_CPU_ALLOCATOR_USE_BFC=true",
@@ -236,10 +238,17 @@ def main(argv=None):
     arguments = parser.parse_args(argv)
     if arguments.memory_of:
         kind, *shape = arguments.memory_of
-        print(json.dumps(measure_step_memory(kind, tuple(map(int, shape)), arguments.seed)))
+        print(json.dumps(measure_memory(kind, tuple(map(int, shape)), arguments.seed)))
         return None
     if arguments.repeats < 1:
         parser.error(f"--repeats must be at least 1. Received: {arguments.repeats}")
+    return arguments
+
+
+def main(argv=None):
+    arguments = parse_arguments(__doc__.splitlines()[0], argv, 15, "rnn_speed", measure_step_memory)
+    if arguments is None:
+        return None
 
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores")
     print(TABLE_HEADER)
