@@ -87,3 +87,4 @@ def fit_across_workers(model, strategy, train_dataset, validation_dataset, confi
         if state.stopped:
             print(f"Stopping after epoch {epoch + 1}: {state.stopped}.")
     backup.finish(state)
+    return state

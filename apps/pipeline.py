@@ -167,7 +167,8 @@ def shard_by_data(dataset):
 
 def fit(model, train_dataset, validation_dataset, config, run_dir, history_path):
     """Fits with early stopping on the validation loss and the time budget, ending with the best epoch's
-    weights. A killed run, rerun, resumes from its last finished epoch and ends as an uninterrupted run."""
+    weights. A killed run, rerun, resumes from its last finished epoch and ends as an uninterrupted run.
+    Returns the final `training.TrainingState` (epochs, best epoch, fitting seconds)."""
     backup = training.Backup(run_dir / "backup", model, config)
     state = backup.restore()
     if not state.finished(config.epochs):
@@ -190,6 +191,7 @@ def fit(model, train_dataset, validation_dataset, config, run_dir, history_path)
             verbose=1 if sys.stdout.isatty() else 2,
         )
     backup.finish(state)
+    return state
 
 
 def train(app, config):
@@ -219,9 +221,9 @@ def train(app, config):
 
     train_dataset, validation_dataset = dataset("train", True), dataset("validation", False)
     if config.distribute == "multi_worker":
-        fit_across_workers(model, strategy, train_dataset, validation_dataset, config, run_dir, history_path)
+        state = fit_across_workers(model, strategy, train_dataset, validation_dataset, config, run_dir, history_path)
     else:
-        fit(model, train_dataset, validation_dataset, config, run_dir, history_path)
+        state = fit(model, train_dataset, validation_dataset, config, run_dir, history_path)
     if preprocessor is not None:
         model = keras.Sequential([app.raw_input(config), preprocessor, model], name=app.name)
     if is_chief(strategy):
@@ -230,7 +232,7 @@ def train(app, config):
     if not is_chief(strategy):
         return None
     version_dir = export(app, model, config, data)
-    return write_report(app, config, data, version_dir, history_path, time.perf_counter() - start)
+    return write_report(app, config, data, version_dir, history_path, time.perf_counter() - start, state)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -352,7 +354,19 @@ def evaluate_export(app, config, data, version_dir):
     return app.evaluate(config, data, predict), predict
 
 
-def write_report(app, config, data, version_dir, history_path, seconds=None):
+def fitting_summary(state):
+    """What the report says of the fitting: epochs run, the best one (whose weights the model keeps, counted
+    from 1), the fitting time over all attempts, and why it stopped."""
+    return {
+        "epochs": state.epoch,
+        "best_epoch": state.best_epoch + 1,
+        "fit_seconds": state.seconds,
+        "seconds_per_epoch": state.seconds / state.epoch if state.epoch else None,
+        "stopped": state.stopped or "after the configured epochs",
+    }
+
+
+def write_report(app, config, data, version_dir, history_path, seconds=None, state=None):
     metrics, predict = evaluate_export(app, config, data, version_dir)
     baselines = app.baselines(config, data)
     report_dir = pathlib.Path(config.reports_dir) / app.name
@@ -372,6 +386,7 @@ def write_report(app, config, data, version_dir, history_path, seconds=None):
         },
         "export": str(version_dir),
         "train_seconds": seconds,
+        "fitting": fitting_summary(state) if state is not None else None,
         "config": config.to_dict(),
         "model": metrics,
         "baselines": baselines,
@@ -404,7 +419,11 @@ def markdown_report(report):
         lines.append(f"Data: {report['data']['source']} ({sizes}); rows dropped: {dropped}.")
         lines.append("")
     if report.get("train_seconds"):
-        lines.append(f"Trained in {report['train_seconds']:.0f} s on {os.cpu_count()} CPU cores; export {report['export']}.")
+        fitting = report.get("fitting")
+        epochs = (f" ({fitting['epochs']} epoch{'s' * (fitting['epochs'] != 1)}, {fitting['seconds_per_epoch']:.0f} s each on average, best epoch "
+                  f"{fitting['best_epoch']}; stopped: {fitting['stopped']})" if fitting and fitting["epochs"] else "")  # fmt: skip
+        lines.append(f"Trained in {report['train_seconds']:.0f} s on {os.cpu_count()} CPU cores{epochs}; "
+                     f"export {report['export']}.")
     lines += [f"![{pathlib.Path(path).stem}]({pathlib.Path(path).name})" for path in report["plots"]]
     lines += [f"- [{pathlib.Path(path).name}]({pathlib.Path(path).name})" for path in report.get("files", [])]
     return "\n".join(lines) + "\n"

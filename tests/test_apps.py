@@ -412,3 +412,18 @@ def test_resumed_training_exports_exactly_what_an_uninterrupted_run_exports(
     ]
     for name in expected:
         np.testing.assert_array_equal(resumed[name].numpy(), expected[name].numpy())
+
+
+def test_report_says_how_many_epochs_ran_and_which_one_the_model_keeps():
+    state = training.TrainingState()
+    for loss in (1.0, 0.5, 0.7, 0.6):  # best after the second epoch, stopped by patience after the fourth
+        state.end_epoch(loss, seconds=12.5, patience=2, time_budget_minutes=0)
+    summary = pipeline.fitting_summary(state)
+    assert summary == {"epochs": 4, "best_epoch": 2, "fit_seconds": 50.0, "seconds_per_epoch": 12.5,
+                       "stopped": "no validation improvement for 2 epochs"}  # fmt: skip
+    report = {"app": "sentiment", "dataset": "bundled", "model": {"accuracy": 0.5}, "baselines": {}, "plots": [],
+              "export": "saved_models/sentiment/1", "train_seconds": 61.0, "fitting": summary}  # fmt: skip
+    assert "(4 epochs, 12 s each on average, best epoch 2; stopped: no validation improvement for 2 epochs)" in (
+        pipeline.markdown_report(report)
+    )
+    assert pipeline.fitting_summary(training.TrainingState())["seconds_per_epoch"] is None  # nothing ran
