@@ -495,6 +495,7 @@ def build_parser(app):
         profile.add_argument("--demo", action="store_true", default=None,
                              help="demo profile: the smallest training that gets make demo's inputs right")
         sub.add_argument("--epochs", type=int)
+        sub.add_argument("--patience", type=int, help="epochs without a lower validation loss before stopping early")
         sub.add_argument("--batch-size", type=int, dest="batch_size")
         sub.add_argument("--seed", type=int)
         sub.add_argument("--dataset", help="bundled (default, offline) or the app's online dataset")

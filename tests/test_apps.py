@@ -159,6 +159,8 @@ def test_history_is_aligned_with_the_backup_it_resumes_from(tmp_path):
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="Received: epochs=0"):
         sentiment.SentimentConfig(epochs=0)
+    with pytest.raises(ValueError, match="Received: patience=0"):
+        sentiment.SentimentConfig(patience=0)
     with pytest.raises(ValueError, match="Received: distribute='cluster'"):
         stock_forecast.StockConfig(distribute="cluster")
 
