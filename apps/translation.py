@@ -1,6 +1,7 @@
 """Translation (many-to-many, input and output of different lengths): strings in, strings out.
 
-    python -m apps.translation train [--quick] [--no-attention] [--beam-width 4] [--units 256 256]
+    python -m apps.translation train [--quick] [--no-attention] [--units 256 256]
+    python -m apps.translation train --no-decoding-search --beam-width 4   # no choice of decoding on validation
     python -m apps.translation train --data pairs.tsv          # your own pairs, any language pair
     python -m apps.translation predict "In the beginning God created the heavens and the earth."
 
@@ -18,7 +19,8 @@ training side (`apps/translation_subwords.py`); words are split, looked up and j
 
 Everything a client needs lives in the SavedModel: word splitting, subword segmentation (greedy longest
 match in a `tf.while_loop`, standard ops only) and vocabulary lookup for both languages, greedy and beam
-search in `tf.while_loop`s, and the pieces joined back into words and readable text.
+search in `tf.while_loop`s, and the pieces joined back into words and readable text. The beam width and
+length penalty of its beam search are chosen on validation BLEU after training (`TranslationApp.calibrate`).
 
 Signatures:
     serving_default           {"text": string [batch]} -> {"translation": string [batch]}   (beam search)
