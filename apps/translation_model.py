@@ -53,6 +53,8 @@ class Translator(keras.Model):
         attention: Luong "general" attention when True; the encoder's final states only when False.
         dropout: on embeddings and on the decoder's output features, in training.
         max_source_tokens, max_output_tokens, length_penalty: decoding limits and GNMT's length alpha.
+        beam_width: the width the export's beam-search signatures use; with `length_penalty`, chosen on
+            validation after training by the app, and kept here so that the `.keras` file exports the same.
         tokens: "words" or "subwords", what the vocabularies hold.
         display_words: with subwords, the words shown with capitals wherever they stand ("Dios").
     """
@@ -70,6 +72,7 @@ class Translator(keras.Model):
         max_source_tokens=64,
         max_output_tokens=80,
         length_penalty=0.6,
+        beam_width=4,
         tokens="words",
         display_words=(),
         **kwargs,
@@ -84,6 +87,8 @@ class Translator(keras.Model):
             )
         if tokens not in TOKENS:
             raise ValueError(f"`tokens` must be one of {TOKENS}. Received: tokens={tokens!r}")
+        if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
+            raise ValueError(f"`beam_width` must be a positive integer. Received: beam_width={beam_width!r}")
         layer_class = layers.recurrent_layer_class(cell)
         self.source_vocabulary = list(source_vocabulary)
         self.target_vocabulary = list(target_vocabulary)
@@ -91,7 +96,7 @@ class Translator(keras.Model):
         self.embedding_dim, self.units = embedding_dim, layer_sizes(units)
         self.cell_name, self.use_attention, self.dropout_rate = cell, bool(attention), dropout
         self.max_source_tokens, self.max_output_tokens = max_source_tokens, max_output_tokens
-        self.length_penalty = length_penalty
+        self.length_penalty, self.beam_width = length_penalty, beam_width
         self.tokens, self.display_words = tokens, list(display_words)
         decoder_units = self.units[-1]
 
@@ -191,12 +196,16 @@ class Translator(keras.Model):
 
     def search(self, source_ids, max_length, beam_width=1, method="greedy"):
         """Source ids [B, S] -> output ids [B, L] and attention [B, L, S], by greedy or beam search."""
-        outputs, keys, mask, states = self.encode(source_ids)
-        context = [outputs, keys, mask]
         if method == "greedy":
-            return translation_search.greedy_search(self.decode_step, states, context, max_length)
-        return translation_search.beam_search(
-            self.decode_step, states, context, max_length, beam_width, self.length_penalty,
+            outputs, keys, mask, states = self.encode(source_ids)
+            return translation_search.greedy_search(self.decode_step, states, [outputs, keys, mask], max_length)
+        return translation_search.best_beam(self.beam_candidates(source_ids, max_length, beam_width), self.length_penalty)
+
+    def beam_candidates(self, source_ids, max_length, beam_width):
+        """Source ids [B, S] -> every finished beam, before the length penalty chooses (`translation_search`)."""
+        outputs, keys, mask, states = self.encode(source_ids)
+        return translation_search.beam_candidates(
+            self.decode_step, states, [outputs, keys, mask], max_length, beam_width,
             vocabulary_size=len(self.target_vocabulary) + 2, source_length=tf.shape(source_ids)[1],
         )  # fmt: skip
 
@@ -208,6 +217,23 @@ class Translator(keras.Model):
         search = search or ("greedy" if beam_width == 1 else "beam")
         if search not in ("greedy", "beam"):
             raise ValueError(f"`search` must be 'greedy' or 'beam'. Received: search={search!r}")
+        source, max_length = self.read_source(text)
+        ids, attention = self.search(source[0], max_length, beam_width, search)
+        return self.write_output(text, source, ids, attention)
+
+    def translate_with_length_penalties(self, text, beam_width, length_penalties):
+        """Strings [B] -> `translate(text, beam_width)`'s translation [B] under each GNMT alpha of
+        `length_penalties`, a list in their order, from one beam search: alpha only ranks its finished beams."""
+        source, max_length = self.read_source(text)
+        beams = self.beam_candidates(source[0], max_length, beam_width)
+        return [
+            self.write_output(text, source, *translation_search.best_beam(beams, alpha))["translation"]
+            for alpha in length_penalties
+        ]
+
+    def read_source(self, text):
+        """Strings [B] -> (source ids, spellings, word counts) of `translation_text.tokenize_source`, and the
+        most output tokens a search may write for them."""
         source_ids, spellings, word_counts = translation_text.tokenize_source(
             text, self.source_lookup, self.max_source_tokens, self.split_source
         )
@@ -215,7 +241,12 @@ class Translator(keras.Model):
             tf.cast(self.max_output_tokens, tf.int32),
             tf.cast(tf.math.ceil(1.5 * tf.cast(tf.shape(source_ids)[1], tf.float32)), tf.int32) + 10,
         )
-        ids, attention = self.search(source_ids, max_length, beam_width, search)
+        return (source_ids, spellings, word_counts), max_length
+
+    def write_output(self, text, source, ids, attention):
+        """A search's output ids [B, L] and attention [B, L, S] -> `translate`'s dict, for the `source` that
+        `read_source` read from `text`."""
+        source_ids, spellings, word_counts = source
         if self.tokens == "subwords":
             keep = translation_text.real_tokens(ids)
             tokens = tf.gather(tf.constant(["", translation_text.UNKNOWN] + self.target_vocabulary), ids)
@@ -249,6 +280,7 @@ class Translator(keras.Model):
             "max_source_tokens": self.max_source_tokens,
             "max_output_tokens": self.max_output_tokens,
             "length_penalty": self.length_penalty,
+            "beam_width": self.beam_width,
             "tokens": self.tokens,
             "display_words": self.display_words,
         }

@@ -47,6 +47,14 @@ def beam_search(step, states, context, max_length, beam_width, length_penalty, v
     `vocabulary_size` is V and `source_length` is S of the `step` function's outputs. Returns ids [N, L]
     and attention [N, L, S], as `greedy_search` does.
     """
+    beams = beam_candidates(step, states, context, max_length, beam_width, vocabulary_size, source_length)
+    return best_beam(beams, length_penalty)
+
+
+def beam_candidates(step, states, context, max_length, beam_width, vocabulary_size, source_length):
+    """The search of `beam_search` without its final choice: the length penalty only ranks the finished
+    beams, so one search serves every penalty (`best_beam`). Returns `{"sequences": [N, beam, L], "attention":
+    [N, beam, L, S], "scores": [N, beam] log-probabilities, "lengths": [N, beam]}`."""
     if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
         raise ValueError(f"`beam_width` must be a positive Python integer. Received: beam_width={beam_width!r}")
     beam = beam_width
@@ -97,8 +105,13 @@ def beam_search(step, states, context, max_length, beam_width, length_penalty, v
     length, _, scores, _, lengths, _, sequences, attention = tf.while_loop(
         keep_going, body, (tf.constant(0), tokens, scores, finished, lengths, states, sequences, attention)
     )
-    ranked = scores / tf.pow((5.0 + lengths) / 6.0, length_penalty)
+    return {"sequences": sequences[:, :, :length], "attention": attention[:, :, :length], "scores": scores,
+            "lengths": lengths}  # fmt: skip
+
+
+def best_beam(beams, length_penalty):
+    """The best of `beam_candidates`' beams in each row, by log-probability over GNMT's length penalty
+    `((5 + length) / 6) ** length_penalty`: ids [N, L] and attention [N, L, S]."""
+    ranked = beams["scores"] / tf.pow((5.0 + beams["lengths"]) / 6.0, length_penalty)
     best = tf.argmax(ranked, axis=1, output_type=tf.int32)
-    sequences = tf.gather(sequences, best, batch_dims=1)[:, :length]
-    attention = tf.gather(attention, best, batch_dims=1)[:, :length]
-    return sequences, attention
+    return tf.gather(beams["sequences"], best, batch_dims=1), tf.gather(beams["attention"], best, batch_dims=1)
