@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from apps import pipeline, stock_baselines, stock_forecast
+from tests.helpers import folders
 
 
 def random_prices(rows, days, seed=0):
@@ -114,3 +115,30 @@ def test_export_averages_the_members_and_applies_the_calibrated_factors():
     np.testing.assert_allclose(outputs["forecast"], last * np.exp(median), rtol=1e-5)
     np.testing.assert_allclose(outputs["lower"], last * np.exp(median - np.array([0.8, 1.3]) * (median - raw[..., 0])), rtol=1e-5)
     np.testing.assert_allclose(outputs["upper"], last * np.exp(median + np.array([1.1, 0.9]) * (raw[..., 2] - median)), rtol=1e-5)
+
+
+def test_calibrated_training_keeps_the_validation_factors_in_the_model_and_reports_validation(tmp_path):
+    import keras
+
+    report = pipeline.main(stock_forecast.StockForecastApp(),
+                           ["train", "--quick", "--members", "2", "--calibrate-intervals", *folders(tmp_path)])  # fmt: skip
+    model = keras.models.load_model(tmp_path / "runs" / "stock_forecast" / "model.keras")
+    layer = model.get_layer("ensemble_quantiles")
+    lower, upper = np.asarray(layer.lower_factors), np.asarray(layer.upper_factors)
+    config = stock_forecast.StockConfig(**stock_forecast.StockConfig.QUICK, quick=True)
+    data = stock_forecast.StockForecastApp().load_data(config)
+    inputs, targets = data["validation"][0], data["validation"][1]
+    layer.lower_factors.assign(np.ones_like(lower))
+    layer.upper_factors.assign(np.ones_like(upper))
+    quantiles = np.asarray(model.predict(inputs, verbose=0)).mean(axis=1) * data["return_scale"]
+    expected = stock_forecast.interval_factors(inputs[:, -1], quantiles, targets)
+    np.testing.assert_allclose(lower, expected[0], rtol=1e-6)
+    np.testing.assert_allclose(upper, expected[1], rtol=1e-6)
+    last, median = inputs[:, -1:].astype(np.float64), quantiles[..., 1]
+    raw = stock_baselines.interval_score(last * np.exp(quantiles[..., 0]), last * np.exp(quantiles[..., 2]), targets)
+    calibrated = stock_baselines.interval_score(last * np.exp(median - lower * (median - quantiles[..., 0])),
+                                                last * np.exp(median + upper * (quantiles[..., 2] - median)), targets)  # fmt: skip
+    assert np.all(calibrated <= raw + 1e-9)  # 1.0 is among the factors, so the fit can only help in sample
+    validation = (tmp_path / "reports" / "stock_forecast" / "validation.md").read_text()
+    assert "GARCH" in validation and "interval_score80_day1" in validation and "Interval sides scaled" in validation
+    assert str(tmp_path / "reports" / "stock_forecast" / "validation.md") in report["files"]
