@@ -54,6 +54,7 @@ class StockConfig(Config):
     # multiplied back: the LSTM reads unit-sized returns in calm and crash alike (a crash's 10% days, at a fixed
     # scale, saturate its gates) and the interval scales with recent volatility, as GARCH's does.
     window_scaling: bool = False
+    scale_decay: float = 1.0  # window scaling's weight per older day: 1 weighs the window alike, 0.94 as RiskMetrics
     absolute_returns: bool = False  # a channel of |return| too, the magnitude volatility clusters in
     members: int = 1  # LSTMs trained side by side from different starting weights; the export averages their quantiles
     # After training, each side of the interval is widened or narrowed per horizon by the factor (0.5 to 2) that
@@ -74,6 +75,10 @@ class StockConfig(Config):
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ValueError(f"`{name}` must be an integer >= {lowest}. Received: {name}={value!r}")
         self.units = layer_sizes(self.units)
+        if isinstance(self.scale_decay, bool) or not isinstance(self.scale_decay, (int, float)) or not (
+            0 < self.scale_decay <= 1
+        ):
+            raise ValueError(f"`scale_decay` must be a number in (0, 1]. Received: scale_decay={self.scale_decay!r}")
         for name in ("window_scaling", "absolute_returns", "calibrate_intervals"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"`{name}` must be True or False. Received: {name}={getattr(self, name)!r}")
@@ -106,27 +111,36 @@ class ReturnFeatures(keras.layers.Layer):
     `(batch, 1, 1)` its outputs are read in (to be multiplied by it).
 
     With `window_scaling`, returns are divided by the window's root mean square `s` and `log(s)` is a second
-    channel, so the level of volatility is still seen; the unit is `s`. Otherwise the unit is 1. With
-    `absolute_returns`, |return| (in the same unit) is one more channel.
+    channel, so the level of volatility is still seen; the unit is `s`. Otherwise the unit is 1. With `decay`
+    below 1 the mean square weighs the return `k` days before the last by `decay**k` (an exponentially weighted
+    volatility, as RiskMetrics' 0.94, over the window). With `absolute_returns`, |return| (in the same unit) is
+    one more channel.
 
     Args:
         window_scaling: read returns in the window's own root mean square.
         absolute_returns: add the returns' magnitudes as a channel.
+        decay: in (0, 1], the weight of each older day in the mean square; 1 weighs the window's days alike.
         floor: the smallest root mean square, in scaled-return units, so that a constant window divides by
             something (its unit is then tiny, and so is its interval).
     """
 
-    def __init__(self, window_scaling=False, absolute_returns=False, floor=1e-3, **kwargs):
+    def __init__(self, window_scaling=False, absolute_returns=False, decay=1.0, floor=1e-3, **kwargs):
         super().__init__(**kwargs)
+        if not 0.0 < decay <= 1.0:
+            raise ValueError(f"`decay` must be in (0, 1]. Received: decay={decay!r}")
         self.window_scaling = bool(window_scaling)
         self.absolute_returns = bool(absolute_returns)
+        self.decay = float(decay)
         self.floor = float(floor)
 
     def call(self, returns):
         unit = ops.ones_like(returns[:, :1, :])
         channels = [returns]
         if self.window_scaling:
-            unit = ops.sqrt(ops.mean(ops.square(returns), axis=1, keepdims=True) + self.floor**2)
+            age = ops.cast(ops.shape(returns)[1] - 1 - ops.arange(ops.shape(returns)[1]), returns.dtype)
+            weights = ops.reshape(ops.power(ops.cast(self.decay, returns.dtype), age), (1, -1, 1))
+            mean_square = ops.sum(weights * ops.square(returns), axis=1, keepdims=True) / ops.sum(weights)
+            unit = ops.sqrt(mean_square + self.floor**2)
             channels = [returns / unit, ops.log(unit) + ops.zeros_like(returns)]
         if self.absolute_returns:
             channels.append(ops.abs(channels[0]))
@@ -137,8 +151,8 @@ class ReturnFeatures(keras.layers.Layer):
         return (input_shape[0], input_shape[1], channels), (input_shape[0], 1, 1)
 
     def get_config(self):
-        return {**super().get_config(), "window_scaling": self.window_scaling,
-                "absolute_returns": self.absolute_returns, "floor": self.floor}  # fmt: skip
+        return {**super().get_config(), "window_scaling": self.window_scaling, "absolute_returns": self.absolute_returns,
+                "decay": self.decay, "floor": self.floor}  # fmt: skip
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
@@ -312,6 +326,8 @@ class StockForecastApp(pipeline.App):
         parser.add_argument("--members", type=int, help="LSTMs trained side by side, their quantiles averaged")
         parser.add_argument("--window-scaling", dest="window_scaling", action=argparse.BooleanOptionalAction,
                             help="read returns in the window's own root mean square (with its log as a channel)")
+        parser.add_argument("--scale-decay", dest="scale_decay", type=float,
+                            help="window scaling's weight per older day, in (0, 1] (1: the window's days alike)")
         parser.add_argument("--absolute-returns", dest="absolute_returns", action=argparse.BooleanOptionalAction,
                             help="feed |return| as a channel too")
         parser.add_argument("--calibrate-intervals", dest="calibrate_intervals", action=argparse.BooleanOptionalAction,
@@ -373,7 +389,8 @@ class StockForecastApp(pipeline.App):
     def build_model(self, config, data):
         prices = keras.Input(shape=(None,), name="prices")
         returns = ScaledLogReturns(data["return_scale"], name="scaled_log_returns")(prices)
-        features, unit = ReturnFeatures(config.window_scaling, config.absolute_returns, name="return_features")(returns)
+        features, unit = ReturnFeatures(config.window_scaling, config.absolute_returns, config.scale_decay,
+                                        name="return_features")(returns)  # fmt: skip
         members = []
         for member in range(config.members):
             suffix = f"_{member}" if config.members > 1 else ""

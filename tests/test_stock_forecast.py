@@ -28,6 +28,17 @@ def test_return_features_match_numpy(window_scaling, absolute_returns):
     assert features.shape[-1] == layer.compute_output_shape((3, 12, 1))[0][-1]
 
 
+def test_decayed_window_scaling_weighs_older_days_less_as_numpy():
+    returns = np.random.default_rng(6).normal(0, 1.0, (2, 9, 1)).astype("float32")
+    features, unit = (np.asarray(value) for value in stock_forecast.ReturnFeatures(True, decay=0.9, floor=0.0)(returns))
+    weights = 0.9 ** np.arange(8, -1, -1.0)  # the last day weighs 1, the first 0.9**8
+    expected = np.sqrt(np.sum(weights[None, :, None] * returns**2, axis=1, keepdims=True) / weights.sum())
+    np.testing.assert_allclose(unit, expected, rtol=1e-5)
+    np.testing.assert_allclose(features[..., 0:1], returns / expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="Received: decay=0"):
+        stock_forecast.ReturnFeatures(True, decay=0.0)
+
+
 def test_window_scaling_makes_the_features_free_of_the_volatility_level():
     returns = np.random.default_rng(2).normal(0, 1.0, (2, 20, 1)).astype("float32")
     layer = stock_forecast.ReturnFeatures(window_scaling=True, absolute_returns=True)
@@ -94,7 +105,8 @@ def test_interval_factors_refuse_bad_factors():
 
 
 @pytest.mark.parametrize("changes", [dict(members=0), dict(members=1.5), dict(window_scaling="yes"),
-                                     dict(calibrate_intervals=1), dict(absolute_returns=None)])  # fmt: skip
+                                     dict(calibrate_intervals=1), dict(absolute_returns=None),
+                                     dict(scale_decay=0), dict(scale_decay=1.5)])  # fmt: skip
 def test_bad_model_options_raise_value_errors(changes):
     with pytest.raises(ValueError, match="Received"):
         stock_forecast.StockConfig(**changes)
