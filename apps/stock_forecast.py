@@ -5,8 +5,9 @@
     python -m apps.stock_forecast predict 101.2,101.9,100.7,...   # oldest first, 10 to 60 prices
 
 The model turns prices into scaled log returns inside the graph (so it is scale-free and a client sends
-raw prices), runs a deep LSTM from our layers, and predicts three quantiles (10%, 50%, 90%) of the
-cumulative log return to each horizon. The median is the forecast, the outer two the 80% interval.
+raw prices), reads them in the window's own volatility, runs a deep LSTM from our layers, and predicts three
+quantiles (10%, 50%, 90%) of the cumulative log return to each horizon, scaled back. The median is the
+forecast, the outer two the 80% interval.
 Splits are by time, never random: for the bundled data train up to 2016, validate 2017-2018, test
 2019-2022; for other data the oldest 80% of the span, the next 10% and the newest 10% (or
 `--split-dates`). A window belongs to the split its forecast dates fall in. Beating a random walk on
