@@ -11,7 +11,8 @@ the model (10%, 50%, 90%): the 80% interval and its median, scored by
 The two volatility baselines forecast no move (the median is the last price, or GARCH's constant mean) and put
 the interval where the recent spread of returns says:
 
-- rolling volatility: a normal interval from the standard deviation of the window's own daily log returns;
+- rolling volatility: a normal interval from the standard deviation of the daily log returns of the window's last
+  60 days;
 - GARCH(1,1) with Student-t errors, from the `arch` package, fitted per series on the training span and then
   run over the whole series with those parameters, so each forecast uses only the prices up to its origin.
 """
@@ -24,6 +25,7 @@ from scipy import stats
 QUANTILES = (0.1, 0.5, 0.9)
 ALPHA = 0.2  # the 80% interval
 SIMULATIONS = 200_000  # draws for the quantiles of a sum of Student-t shocks
+ROLLING_VOLATILITY_DAYS = 60  # prices the rolling-volatility interval reads: the baseline stays one when the model's window grows
 
 
 def interval_score(lower, upper, targets, alpha=ALPHA):
@@ -54,10 +56,11 @@ def interval_metrics(lower, forecast, upper, targets):
     return metrics
 
 
-def rolling_volatility(inputs, horizon):
+def rolling_volatility(inputs, horizon, days=ROLLING_VOLATILITY_DAYS):
     """`(lower, median, upper)`, each `[n, horizon]`: the last price, with a normal 80% interval of the
-    cumulative log return whose daily spread is the standard deviation of the window's log returns."""
-    returns = np.diff(np.log(np.asarray(inputs, np.float64)), axis=1)
+    cumulative log return whose daily spread is the standard deviation of the log returns of the window's last
+    `days` prices (all of them in a shorter window)."""
+    returns = np.diff(np.log(np.asarray(inputs, np.float64)[:, -days:]), axis=1)
     spread = np.std(returns, axis=1, ddof=1)[:, None] * np.sqrt(np.arange(1, horizon + 1))
     z = stats.norm.ppf(1 - ALPHA / 2)
     last = np.asarray(inputs, np.float64)[:, -1:]

@@ -345,12 +345,14 @@ def test_a_backup_resumes_only_under_the_settings_that_made_it(tmp_path):
 # Trains stock_forecast as `python -m apps.stock_forecast ARGUMENTS...`, killed with SIGKILL in the backup
 # of the given epoch: `mid-save` after its checkpoint is written and before state.json names it,
 # `after-save` once it is named; `none` never kills. The learning rate makes the validation loss rise
-# after epoch 2, so early stopping's saved state decides where training ends and with which weights.
+# after epoch 2 (of the model on fixed-scale returns: window scaling keeps it falling), so early stopping's
+# saved state decides where training ends and with which weights.
 KILLED_STOCK_TRAINING = """
 import os, signal, sys
 from apps import stock_forecast, training
 
-stock_forecast.StockConfig.QUICK = {**stock_forecast.StockConfig.QUICK, "learning_rate": 0.01}
+stock_forecast.StockConfig.QUICK = {**stock_forecast.StockConfig.QUICK, "learning_rate": 0.01, "patience": 2,
+                                    "window_scaling": False, "absolute_returns": False}
 point, kill_epochs, arguments = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 save = training.Backup.save
 

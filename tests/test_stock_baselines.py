@@ -31,12 +31,19 @@ def test_interval_metrics_count_coverage_per_horizon():
 
 
 def test_rolling_volatility_interval_from_the_windows_own_returns():
-    prices = 100.0 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.01, (4, 61)), axis=1))
+    prices = 100.0 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.01, (4, 60)), axis=1))  # the default window
     lower, median, upper = stock_baselines.rolling_volatility(prices, horizon=3)
     sigma = np.std(np.diff(np.log(prices[1])), ddof=1)
     np.testing.assert_allclose(median[1], prices[1, -1])
     np.testing.assert_allclose(np.log(upper[1] / prices[1, -1]), 1.2815516 * sigma * np.sqrt([1, 2, 3]), rtol=1e-6)
     np.testing.assert_allclose(np.log(prices[1, -1] / lower[1]), np.log(upper[1] / prices[1, -1]))
+
+
+def test_rolling_volatility_reads_only_the_last_60_days_of_a_longer_window():
+    prices = 100.0 * np.exp(np.cumsum(np.random.default_rng(1).normal(0, 0.01, (2, 150)), axis=1))
+    prices[:, :90] *= np.exp(np.random.default_rng(2).normal(0, 0.05, (2, 90)))  # wild early days, not read
+    for longer, last_60 in zip(stock_baselines.rolling_volatility(prices, 2), stock_baselines.rolling_volatility(prices[:, -60:], 2)):
+        np.testing.assert_allclose(longer, last_60)
 
 
 def test_student_t_sum_quantiles_are_exact_for_one_step_and_tend_to_normal():
