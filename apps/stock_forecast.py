@@ -331,7 +331,6 @@ class StockForecastApp(pipeline.App):
         parser.add_argument("--window", type=int, help="values per training window; requests may be shorter")
         parser.add_argument("--horizon", type=int, help="steps to forecast")
         parser.add_argument("--units", type=int, nargs="+", help="units of each stacked LSTM layer")
-        parser.add_argument("--patience", type=int, help="epochs without validation improvement before stopping")
         parser.add_argument("--members", type=int, help="LSTMs trained side by side, their quantiles averaged")
         parser.add_argument("--window-scaling", dest="window_scaling", action=argparse.BooleanOptionalAction,
                             help="read returns in the window's own root mean square (with its log as a channel)")
