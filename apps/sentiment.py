@@ -6,6 +6,8 @@
 
 The model reads text with a `TextVectorization` layer inside the exported graph, embeds the tokens with
 masking, runs a bidirectional LSTM from our layers and ends in a sigmoid (two classes) or a softmax (more).
+With `ensemble_size` > 1 it holds several such members on the one vectorizer, each trained on its own loss,
+and the export answers with their mean probability.
 It is judged by test accuracy next to the majority class and TF-IDF (1-2 grams) + logistic regression on the
 same split.
 
@@ -25,10 +27,11 @@ from apps import pipeline
 from apps.classes import ClassProbabilities, model_labels
 from apps.config import Config, layer_sizes
 from data import glove, loaders, sources
+from layers.cell import validate_fraction
 from serving import formats
 
 LABELS = ("negative", "positive")  # the bundled and IMDB data: label 1 is positive
-POOLING = ("last", "mean", "max")
+POOLING = ("last", "mean", "max", "max-mean")  # "max-mean": both, side by side
 # Word vectors: "off" (learned from scratch), GloVe 50-d "frozen" or "fine-tune", or "both" channels side by side
 # (Kim 2014's multichannel: one frozen, one fine-tuned).
 GLOVE = ("off", "frozen", "fine-tune", "both")
@@ -44,7 +47,11 @@ class SentimentConfig(Config):
     embedding_dim: int = 64  # with glove "off"; GloVe's vectors have 50
     units: tuple = (64,)  # per direction, one entry per bidirectional layer; a second did not help (75.4% vs 75.5%)
     dropout: float = 0.5  # the model overfits after one epoch without it
+    word_dropout: float = 0.0  # TO MEASURE: share of whole words (all of a word's vector) dropped in training
     recurrent_dropout: float = 0.0  # off: it forces the per-step dropout path, slower, no gain measured
+    label_smoothing: float = 0.0  # TO MEASURE: targets pulled this far towards 1/2 (two classes only)
+    # TO MEASURE: independently initialised members, each trained on its own loss; the export averages them.
+    ensemble_size: int = 1
     # "last": ŷ from the final [a→, a←]; "mean"/"max": over the words' [a→<t>, a←<t>]. With fine-tuned GloVe,
     # last and max tie on validation accuracy (76.5%); max has the lower validation loss (0.474 against 0.477).
     pooling: str = "max"
@@ -65,6 +72,11 @@ class SentimentConfig(Config):
             raise ValueError(f"`pooling` must be one of {POOLING}. Received: pooling={self.pooling!r}")
         if self.glove not in GLOVE:
             raise ValueError(f"`glove` must be one of {GLOVE}. Received: glove={self.glove!r}")
+        for name in ("dropout", "word_dropout", "recurrent_dropout", "label_smoothing"):
+            validate_fraction(name, getattr(self, name))
+        size = self.ensemble_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"`ensemble_size` must be a positive integer. Received: ensemble_size={size!r}")
         self.units = layer_sizes(self.units)
 
 
@@ -100,6 +112,33 @@ class MaxOverWords(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class StackMembers(keras.layers.Layer):
+    """A list of N `[batch, outputs]` tensors (the members' probabilities) -> `[batch, N, outputs]`."""
+
+    def call(self, inputs):
+        return keras.ops.stack(inputs, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], len(input_shape), input_shape[0][1])
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+def ensemble_accuracy(targets, members):
+    """1 where the members' mean probability picks the target's class, else 0, per example.
+
+    `targets`: `[batch, members]` (the same class repeated, as `SentimentApp.make_dataset` makes them);
+    `members`: `[batch, members, outputs]`, a sigmoid's probability (outputs = 1, positive from 0.5, as served)
+    or a softmax (outputs = classes).
+    """
+    probabilities = keras.ops.mean(members, axis=1)
+    if probabilities.shape[-1] == 1:
+        predicted = keras.ops.cast(probabilities[:, 0] >= 0.5, "int32")
+    else:
+        predicted = keras.ops.cast(keras.ops.argmax(probabilities, axis=-1), "int32")
+    return keras.ops.cast(keras.ops.equal(predicted, keras.ops.cast(targets[:, 0], "int32")), "float32")
 
 
 class NBSVM:
@@ -161,6 +200,14 @@ class SentimentApp(pipeline.App):
         parser.add_argument("--units", type=int, nargs="+", help="units per direction of each bidirectional layer")
         parser.add_argument("--pooling", choices=POOLING)
         parser.add_argument("--glove", choices=GLOVE, help="pretrained GloVe 50-d word vectors (default: the config's)")
+        parser.add_argument("--dropout", type=float, help="dropout on the word vectors and on the pooled states")
+        parser.add_argument("--word-dropout", dest="word_dropout", type=float, help="share of whole words dropped")
+        parser.add_argument("--recurrent-dropout", dest="recurrent_dropout", type=float,
+                            help="dropout on the LSTM's recurrent state (slower: per-step path)")
+        parser.add_argument("--label-smoothing", dest="label_smoothing", type=float, help="two classes only")
+        parser.add_argument("--ensemble-size", dest="ensemble_size", type=int,
+                            help="members trained side by side, each on its own loss; the export averages them")
+        parser.add_argument("--learning-rate", dest="learning_rate", type=float)
 
     def load_data(self, config):
         if config.data_path:
@@ -179,6 +226,8 @@ class SentimentApp(pipeline.App):
     def make_dataset(self, config, data, split, training):
         texts, labels = data[split]
         targets = labels.astype("float32") if len(data["classes"]) == 2 else labels.astype("int32")
+        # One copy of the target per member: the loss then averages the members' own losses (see `build_model`).
+        targets = np.repeat(targets[:, None], config.ensemble_size, axis=1)
         dataset = tf.data.Dataset.from_tensor_slices((tf.constant(list(texts)), targets))
         if training:
             dataset = dataset.shuffle(len(texts), seed=config.seed, reshuffle_each_iteration=True)
@@ -197,9 +246,40 @@ class SentimentApp(pipeline.App):
         return keras.Input(shape=(), dtype="string", name="text")
 
     def build_model(self, config, data):
+        """Token ids `[batch, sequence_length]` -> each member's class probabilities `[batch, members, outputs]`
+        (outputs: 1 for a sigmoid, else one per class); `serving_endpoints` averages the members.
+
+        Each member learns from its own loss, not from the loss of the mean: the targets come once per member
+        (`make_dataset`) and the loss averages over them, so a member's gradient is that of its own
+        cross-entropy, as if trained alone, and the members stay as diverse as independent runs. The
+        "accuracy" metric is that of the members' mean, the model that is exported.
+        """
+        classes = data["classes"]
+        if config.label_smoothing and len(classes) != 2:
+            raise ValueError(f"`label_smoothing` works with two classes only. Received: label_smoothing="
+                             f"{config.label_smoothing} with {len(classes)} classes")  # fmt: skip
+        tokens = keras.Input(shape=(config.sequence_length,), dtype="int64", name="tokens")
+        members = [self.build_member(config, data, index)(tokens) for index in range(config.ensemble_size)]
+        probabilities = StackMembers(name="members")(members)
+        if len(classes) == 2:
+            loss = keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
+        else:
+            loss = keras.losses.SparseCategoricalCrossentropy()
+        model = keras.Model(tokens, probabilities, name="sentiment_classifier")
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss,
+                      metrics=[keras.metrics.MeanMetricWrapper(ensemble_accuracy, name="accuracy")])  # fmt: skip
+        return model
+
+    def build_member(self, config, data, index):
+        """One member: embedding -> bidirectional LSTM -> pooling over words -> class probabilities."""
         classes = data["classes"]
         tokens = keras.Input(shape=(config.sequence_length,), dtype="int64", name="tokens")
-        embedded = keras.layers.Dropout(config.dropout)(self.embed(config, data, tokens))
+        embedded = self.embed(config, data, tokens, seed=config.seed + index)
+        if config.word_dropout:  # one draw per word, shared by its features: the word is gone, not blurred
+            embedded = keras.layers.Dropout(config.word_dropout, noise_shape=(None, None, 1), name="word_dropout")(
+                embedded
+            )
+        embedded = keras.layers.Dropout(config.dropout)(embedded)
         features = layers.DeepRNN(
             "lstm",
             units=list(config.units),
@@ -213,26 +293,28 @@ class SentimentApp(pipeline.App):
             features = keras.layers.GlobalAveragePooling1D(name="mean_over_words")(features)
         elif config.pooling == "max":
             features = MaxOverWords(name="max_over_words")(features)
+        elif config.pooling == "max-mean":
+            highest = MaxOverWords(name="max_over_words")(features)
+            mean = keras.layers.GlobalAveragePooling1D(name="mean_over_words")(features)
+            features = keras.layers.Concatenate(name="max_and_mean_over_words")([highest, mean])
         features = keras.layers.Dropout(config.dropout)(features)
         if len(classes) == 2:
             probabilities = ClassProbabilities(classes, activation="sigmoid", name="probability")(features)
-            loss = "binary_crossentropy"
         else:
             probabilities = ClassProbabilities(classes, name="probabilities")(features)
-            loss = "sparse_categorical_crossentropy"
-        model = keras.Model(tokens, probabilities, name="sentiment_classifier")
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=["accuracy"])
-        return model
+        return keras.Model(tokens, probabilities, name=f"member_{index}")
 
-    def embed(self, config, data, tokens):
-        """Token ids -> word vectors, learned from scratch or started from GloVe (see `GLOVE`)."""
+    def embed(self, config, data, tokens, seed):
+        """Token ids -> word vectors, learned from scratch or started from GloVe (see `GLOVE`); `seed` draws the
+        rows of the words GloVe lacks."""
         if config.glove == "off":
             return keras.layers.Embedding(
                 config.vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding"
             )(tokens)
         vocabulary = data["vocabulary"]
-        matrix, known = glove.glove_matrix(vocabulary, seed=config.seed)
-        print(f"GloVe 50-d vectors for {known} of the {len(vocabulary) - 2} words of the vocabulary ({config.glove})")
+        matrix, known = glove.glove_matrix(vocabulary, seed=seed)
+        if seed == config.seed:
+            print(f"GloVe 50-d vectors for {known} of the {len(vocabulary) - 2} words of the vocabulary ({config.glove})")
 
         def channel(trainable, name):
             return keras.layers.Embedding(
@@ -252,13 +334,13 @@ class SentimentApp(pipeline.App):
         if len(names) == 2:
 
             def serve(text):
-                probability = model(text, training=False)[:, 0]
+                probability = keras.ops.mean(model(text, training=False), axis=1)[:, 0]
                 return {"probability": probability, "label": tf.where(probability >= 0.5, names[1], names[0])}
 
             return {"serving_default": (serve, text)}
 
         def serve_classes(text):
-            probabilities = model(text, training=False)
+            probabilities = keras.ops.mean(model(text, training=False), axis=1)
             return {"label": tf.gather(tf.constant(names), tf.argmax(probabilities, axis=-1)),
                     "probabilities": probabilities}  # fmt: skip
 
