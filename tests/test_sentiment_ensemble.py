@@ -148,3 +148,15 @@ def test_label_smoothing_with_more_classes_is_refused():
     data = {"train": (["good", "fine", "bad"], np.array([2, 1, 0])), "classes": ["bad", "fine", "good"]}
     with pytest.raises(ValueError, match="two classes only. Received: label_smoothing=0.1 with 3 classes"):
         built(data, label_smoothing=0.1, glove="off")
+
+
+def test_trailing_padding_is_cut_to_the_batchs_longest_text_and_changes_no_answer():
+    tokens = np.array([[5, 3, 0, 0, 0, 0], [7, 1, 2, 0, 0, 0]])
+    np.testing.assert_array_equal(sentiment.DropTrailingPadding()(tokens), tokens[:, :3])
+    np.testing.assert_array_equal(sentiment.DropTrailingPadding()(np.zeros((2, 6), "int64")), np.zeros((2, 1)))
+    for pooling in sentiment.POOLING:
+        app, config, vectorizer, model = built(pooling=pooling, sequence_length=16)
+        short = vectorizer(np.array(["a good film"]))
+        alone = keras.ops.convert_to_numpy(model(short))
+        beside_a_long_text = model(vectorizer(np.array(["a good film", "good fun and a dull film " * 3])))
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(beside_a_long_text)[:1], alone, rtol=1e-5, atol=1e-6)
