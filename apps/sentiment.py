@@ -47,13 +47,19 @@ class SentimentConfig(Config):
     embedding_dim: int = 64  # with glove "off"; GloVe's vectors have 50
     units: tuple = (64,)  # per direction, one entry per bidirectional layer; a second did not help (75.4% vs 75.5%)
     dropout: float = 0.5  # the model overfits after one epoch without it
-    word_dropout: float = 0.0  # TO MEASURE: share of whole words (all of a word's vector) dropped in training
-    recurrent_dropout: float = 0.0  # off: it forces the per-step dropout path, slower, no gain measured
-    label_smoothing: float = 0.0  # TO MEASURE: targets pulled this far towards 1/2 (two classes only)
-    # TO MEASURE: independently initialised members, each trained on its own loss; the export averages them.
-    ensemble_size: int = 1
-    # "last": ŷ from the final [a→, a←]; "mean"/"max": over the words' [a→<t>, a←<t>]. With fine-tuned GloVe,
-    # last and max tie on validation accuracy (76.5%); max has the lower validation loss (0.474 against 0.477).
+    # The levers below were each measured on 3-member ensembles (README, sentiment); all land within about half a
+    # point of validation accuracy, one seed's noise. Whole words dropped (0.2): 77.6%, no better than none (77.6%).
+    word_dropout: float = 0.0
+    # 0.2: 77.9% validation against 77.6% without, and the lowest validation loss (0.475). At 64 units the LSTM
+    # is differentiated automatically anyway, so the per-step dropout path costs no speed here.
+    recurrent_dropout: float = 0.2
+    label_smoothing: float = 0.0  # 0.1: 77.7% validation, against 77.6% without (two classes only)
+    # Members trained side by side, each on its own loss, averaged by the export: 3 reach 77.9% validation, their
+    # mean alone 77.1%; 5 reached 77.2% (the last two were weaker), at 5/3 of the time.
+    ensemble_size: int = 3
+    # "last": ŷ from the final [a→, a←]; "mean"/"max": over the words' [a→<t>, a←<t>]; "max-mean": both. With
+    # fine-tuned GloVe, last and max tie on validation accuracy (76.5%, one member); max has the lower
+    # validation loss (0.474 against 0.477). Max and mean (3 members): 77.4% validation against 77.6% for max.
     pooling: str = "max"
     # Pretrained word vectors (GLOVE), chosen on validation: fine-tuned GloVe 76.5%, two channels 76.4% (loss
     # 0.488), from scratch 75.6%, frozen 70.7% (README, sentiment).
@@ -63,8 +69,11 @@ class SentimentConfig(Config):
     learning_rate: float = 2e-3
     train_limit: int = 0  # use only this many training examples (0 = all), for --quick
 
-    QUICK = dict(epochs=1, vocabulary_size=2000, embedding_dim=16, units=(8,), train_limit=1500, batch_size=64)
-    DEMO = dict(epochs=4)  # the default model; its validation loss is lowest after epoch 4 anyway
+    # Two members, so that the tests' quick export also averages members.
+    QUICK = dict(epochs=1, vocabulary_size=2000, embedding_dim=16, units=(8,), train_limit=1500, batch_size=64,
+                 ensemble_size=2)  # fmt: skip
+    # One member of the default model, a third of its time; its validation loss is lowest after epoch 4 anyway.
+    DEMO = dict(epochs=4, ensemble_size=1)
 
     def __post_init__(self):
         super().__post_init__()

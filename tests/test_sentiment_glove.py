@@ -39,7 +39,9 @@ def tiny_data():
 @pytest.mark.parametrize("pooling", ["last", "max"])
 def test_two_channels_keep_glove_frozen_in_one_and_fine_tune_the_other(pooling):
     app, data = sentiment.SentimentApp(), tiny_data()
-    config = sentiment.SentimentConfig(glove="both", pooling=pooling, vocabulary_size=50, units=(4,), sequence_length=8)
+    config = sentiment.SentimentConfig(
+        glove="both", pooling=pooling, vocabulary_size=50, units=(4,), sequence_length=8, ensemble_size=1
+    )
     vectorizer = app.build_preprocessor(config, data)
     model = app.build_model(config, data)
     member = model.get_layer("member_0")
