@@ -39,14 +39,17 @@ def tiny_data():
 @pytest.mark.parametrize("pooling", ["last", "max"])
 def test_two_channels_keep_glove_frozen_in_one_and_fine_tune_the_other(pooling):
     app, data = sentiment.SentimentApp(), tiny_data()
-    config = sentiment.SentimentConfig(glove="both", pooling=pooling, vocabulary_size=50, units=(4,), sequence_length=8)
+    config = sentiment.SentimentConfig(
+        glove="both", pooling=pooling, vocabulary_size=50, units=(4,), sequence_length=8, ensemble_size=1
+    )
     vectorizer = app.build_preprocessor(config, data)
     model = app.build_model(config, data)
-    frozen, tuned = model.get_layer("glove_frozen"), model.get_layer("glove_fine_tuned")
+    member = model.get_layer("member_0")
+    frozen, tuned = member.get_layer("glove_frozen"), member.get_layer("glove_fine_tuned")
     start = frozen.get_weights()[0].copy()
     np.testing.assert_array_equal(start, tuned.get_weights()[0])
     tokens = vectorizer(np.array(data["train"][0]))
-    model.fit(tokens, data["train"][1].astype("float32"), epochs=2, batch_size=8, verbose=0)
+    model.fit(tokens, data["train"][1][:, None].astype("float32"), epochs=2, batch_size=8, verbose=0)
     np.testing.assert_array_equal(frozen.get_weights()[0], start)
     assert not np.allclose(tuned.get_weights()[0], start)
 
