@@ -86,6 +86,7 @@ def torch_functions(kind, inputs, targets):
     return train_step, infer
 
 
+
 def run_once(function):
     start = time.perf_counter()
     result = function()
@@ -95,14 +96,21 @@ def run_once(function):
 
 
 def median_times(functions, repeats, warmup=3):
-    """Median seconds per call of each function, interleaved so that noise hits them alike."""
+    """Median seconds per call of each function, interleaved so that noise hits them alike. The order
+    rotates every repeat, so that each function follows each other one equally often: PyTorch's OpenMP
+    threads busy-wait for a moment after a call, which slowed whatever was timed next (in a fixed order,
+    ours, right after torch, ran 0.84-0.95x Keras where it had run 1.0-1.4x without torch). Making torch's
+    threads sleep instead (OMP_WAIT_POLICY=PASSIVE) slowed torch itself 2-3x, and a pause before every
+    timed call slowed every small-shape call by cooling the threads."""
     for function in functions.values():
         for _ in range(warmup):
             run_once(function)
     samples = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            samples[name].append(run_once(function))
+    names = list(functions)
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(run_once(functions[name]))
     return {name: float(np.median(values)) for name, values in samples.items()}
 
 
