@@ -88,15 +88,16 @@ def fit_garch(returns):
         return arch_model(returns, mean="Constant", vol="GARCH", p=1, q=1, dist="t").fit(disp="off").params
 
 
-def garch_forecasts(series, training_end, origins, horizon):
+def garch_forecasts(series, training_end, origins, horizon, params=None):
     """GARCH's three quantiles of the price `horizon` steps after each of `origins` (dates of `series`, a
     pandas Series of positive prices): `[len(origins), horizon, 3]`, fitted on the returns before
-    `training_end`."""
+    `training_end`, or with the given `params` of that fit (`fit_garch`)."""
     from arch import arch_model
 
     series = series.dropna()
     returns = 100.0 * np.log(series).diff().dropna()
-    params = fit_garch(returns[returns.index < training_end])
+    if params is None:
+        params = fit_garch(returns[returns.index < training_end])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fixed = arch_model(returns, mean="Constant", vol="GARCH", p=1, q=1, dist="t").fix(params)
@@ -108,8 +109,12 @@ def garch_forecasts(series, training_end, origins, horizon):
     return series.loc[list(origins)].to_numpy()[:, None, None] * np.exp(log_returns)
 
 
-def garch_baseline(prices, tickers, target_dates, training_end, horizon):
-    """GARCH's `(lower, median, upper)` `[n, horizon]` for windows given by their series and first target date."""
+def garch_baseline(prices, tickers, target_dates, training_end, horizon, fits=None):
+    """GARCH's `(lower, median, upper)` `[n, horizon]` for windows given by their series and first target date.
+
+    `fits`, a dict, keeps each series' fitted parameters by name: pass the same dict for every split scored
+    against the same training span, and each series is fitted once."""
+    fits = {} if fits is None else fits
     quantiles = np.empty((len(tickers), horizon, 3))
     positions = prices.index.get_indexer(target_dates)
     if np.any(positions < 1):
@@ -118,5 +123,9 @@ def garch_baseline(prices, tickers, target_dates, training_end, horizon):
     origins = prices.index[positions - 1]
     for ticker in np.unique(tickers):
         rows = np.flatnonzero(tickers == ticker)
-        quantiles[rows] = garch_forecasts(prices[ticker], training_end, origins[rows], horizon)
+        series = prices[ticker].dropna()
+        if ticker not in fits:
+            returns = 100.0 * np.log(series).diff().dropna()
+            fits[ticker] = fit_garch(returns[returns.index < training_end])
+        quantiles[rows] = garch_forecasts(series, training_end, origins[rows], horizon, fits[ticker])
     return quantiles[..., 0], quantiles[..., 1], quantiles[..., 2]

@@ -373,6 +373,7 @@ class StockForecastApp(pipeline.App):
             **windows, source=source, dropped=dropped, prices=prices,
             split_starts=[str(pd.Timestamp(value).date()) for value in split_starts],
             return_scale=float(np.std(np.diff(np.log(windows["train"][0]), axis=1))),
+            garch_fits={},  # each series' GARCH parameters, fitted once for the test and validation baselines
         )  # fmt: skip
 
     def make_dataset(self, config, data, split, training):
@@ -520,7 +521,7 @@ def interval_baselines(data):
     return {
         "rolling volatility (window's returns)": stock_baselines.rolling_volatility(inputs, targets.shape[1]),
         "GARCH(1,1), Student t (arch)": stock_baselines.garch_baseline(
-            data["prices"], tickers, dates, data["split_starts"][0], targets.shape[1]
+            data["prices"], tickers, dates, data["split_starts"][0], targets.shape[1], data.get("garch_fits")
         ),
     }
 

@@ -88,3 +88,23 @@ def test_garch_intervals_cover_about_80_percent_of_a_simulated_test_span():
     assert np.all(np.abs(coverage - 0.8) < 0.05), coverage
     # The interval widens with the forecast's volatility, which a constant interval would not.
     assert np.std(np.log(upper[:, 0] / lower[:, 0])) > 0.1 * np.mean(np.log(upper[:, 0] / lower[:, 0]))
+
+
+def test_garch_fits_are_kept_and_reused_with_the_same_quantiles(monkeypatch):
+    dates = pd.bdate_range("2000-01-03", periods=1501)
+    returns = simulate_garch(omega=0.05, alpha=0.08, beta=0.9, nu=6.0, steps=1500, seed=2)
+    prices = pd.DataFrame({"SIM": 100.0 * np.exp(np.concatenate([[0.0], np.cumsum(returns / 100.0)]))}, index=dates)
+    first, second = dates[1001:1201], dates[1201:-2]  # two splits scored against one training span
+    tickers = lambda target_dates: np.array(["SIM"] * len(target_dates))  # noqa: E731
+    fresh = stock_baselines.garch_baseline(prices, tickers(second), second, dates[1000], horizon=2)
+    fits = {}
+    stock_baselines.garch_baseline(prices, tickers(first), first, dates[1000], horizon=2, fits=fits)
+    assert list(fits) == ["SIM"]
+
+    def refit(returns):
+        raise AssertionError("a kept fit was fitted again")
+
+    monkeypatch.setattr(stock_baselines, "fit_garch", refit)
+    kept = stock_baselines.garch_baseline(prices, tickers(second), second, dates[1000], horizon=2, fits=fits)
+    for fresh_quantile, kept_quantile in zip(fresh, kept):
+        np.testing.assert_allclose(kept_quantile, fresh_quantile, rtol=1e-6)
