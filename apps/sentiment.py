@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 import layers
-from apps import pipeline
+from apps import ensembles, pipeline
 from apps.classes import ClassProbabilities, model_labels
 from apps.config import Config, layer_sizes
 from data import glove, loaders, sources
@@ -83,9 +83,7 @@ class SentimentConfig(Config):
             raise ValueError(f"`glove` must be one of {GLOVE}. Received: glove={self.glove!r}")
         for name in ("dropout", "word_dropout", "recurrent_dropout", "label_smoothing"):
             validate_fraction(name, getattr(self, name))
-        size = self.ensemble_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"`ensemble_size` must be a positive integer. Received: ensemble_size={size!r}")
+        ensembles.validate_size(self.ensemble_size)
         self.units = layer_sizes(self.units)
 
 
@@ -138,17 +136,6 @@ class DropTrailingPadding(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
-class StackMembers(keras.layers.Layer):
-    """A list of N `[batch, outputs]` tensors (the members' probabilities) -> `[batch, N, outputs]`."""
-
-    def call(self, inputs):
-        return keras.ops.stack(inputs, axis=1)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0][0], len(input_shape), input_shape[0][1])
-
-
-@keras.saving.register_keras_serializable(package="rnn_suite")
 def ensemble_accuracy(targets, members):
     """1 where the members' mean probability picks the target's class, else 0, per example.
 
@@ -156,7 +143,7 @@ def ensemble_accuracy(targets, members):
     `members`: `[batch, members, outputs]`, a sigmoid's probability (outputs = 1, positive from 0.5, as served)
     or a softmax (outputs = classes).
     """
-    probabilities = keras.ops.mean(members, axis=1)
+    probabilities = ensembles.mean_of_members(members)
     if probabilities.shape[-1] == 1:
         predicted = keras.ops.cast(probabilities[:, 0] >= 0.5, "int32")
     else:
@@ -228,8 +215,7 @@ class SentimentApp(pipeline.App):
         parser.add_argument("--recurrent-dropout", dest="recurrent_dropout", type=float,
                             help="dropout on the LSTM's recurrent state (slower: per-step path)")
         parser.add_argument("--label-smoothing", dest="label_smoothing", type=float, help="two classes only")
-        parser.add_argument("--ensemble-size", dest="ensemble_size", type=int,
-                            help="members trained side by side, each on its own loss; the export averages them")
+        ensembles.add_argument(parser)
         parser.add_argument("--learning-rate", dest="learning_rate", type=float)
 
     def load_data(self, config):
@@ -284,7 +270,7 @@ class SentimentApp(pipeline.App):
         tokens = keras.Input(shape=(config.sequence_length,), dtype="int64", name="tokens")
         words = DropTrailingPadding(name="drop_trailing_padding")(tokens)
         members = [self.build_member(config, data, index)(words) for index in range(config.ensemble_size)]
-        probabilities = StackMembers(name="members")(members)
+        probabilities = ensembles.StackMembers(name="members")(members)
         if len(classes) == 2:
             loss = keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
         else:
@@ -358,13 +344,13 @@ class SentimentApp(pipeline.App):
         if len(names) == 2:
 
             def serve(text):
-                probability = keras.ops.mean(model(text, training=False), axis=1)[:, 0]
+                probability = ensembles.mean_of_members(model(text, training=False))[:, 0]
                 return {"probability": probability, "label": tf.where(probability >= 0.5, names[1], names[0])}
 
             return {"serving_default": (serve, text)}
 
         def serve_classes(text):
-            probabilities = keras.ops.mean(model(text, training=False), axis=1)
+            probabilities = ensembles.mean_of_members(model(text, training=False))
             return {"label": tf.gather(tf.constant(names), tf.argmax(probabilities, axis=-1)),
                     "probabilities": probabilities}  # fmt: skip
 

@@ -25,7 +25,7 @@ import tensorflow as tf
 from keras import ops
 
 import layers
-from apps import pipeline, stock_baselines
+from apps import ensembles, pipeline, stock_baselines
 from apps.config import Config, layer_sizes
 from data import loaders, sources
 
@@ -60,7 +60,7 @@ class StockConfig(Config):
     scale_decay: float = 1.0
     absolute_returns: bool = True  # a channel of |return| too, the magnitude volatility clusters in: helped a little
     # 3 members (patience 2) and 2 members (patience 4) scored as one member within noise, for 2-3x the time
-    members: int = 1
+    ensemble_size: int = 1
     # After training, each side of the interval is widened or narrowed per horizon by the factor (0.5 to 2) that
     # gives the lowest interval score on the validation split; the factors are part of the model and its export.
     # Off: factors fitted on 2017 (calm) and on 2018 differ by 0.7 against 1.2, and fitted on one year and scored
@@ -78,10 +78,11 @@ class StockConfig(Config):
 
     def __post_init__(self):
         super().__post_init__()
-        for name, lowest in (("window", MINIMUM_WINDOW), ("horizon", 1), ("train_stride", 1), ("members", 1)):
+        for name, lowest in (("window", MINIMUM_WINDOW), ("horizon", 1), ("train_stride", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ValueError(f"`{name}` must be an integer >= {lowest}. Received: {name}={value!r}")
+        ensembles.validate_size(self.ensemble_size)
         self.units = layer_sizes(self.units)
         if isinstance(self.scale_decay, bool) or not isinstance(self.scale_decay, (int, float)) or not (
             0 < self.scale_decay <= 1
@@ -191,8 +192,8 @@ class QuantileHead(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
 class EnsembleQuantiles(keras.layers.Layer):
-    """`[unit (batch, 1, 1), each member's quantiles (batch, horizon, 3)...]` -> `(batch, members, horizon, 3)`:
-    the members' quantiles times the unit, with each side's distance from the median multiplied per horizon by
+    """`[unit (batch, 1, 1), the members' quantiles (batch, members, horizon, 3)]` -> `(batch, members, horizon,
+    3)`: the members' quantiles times the unit, with each side's distance from the median multiplied per horizon by
     `lower_factors` and `upper_factors` (1 while training; `calibrate` sets them on validation data). The
     factors act on each member alike, so they act on the members' mean alike too."""
 
@@ -207,15 +208,15 @@ class EnsembleQuantiles(keras.layers.Layer):
                                              name="upper_factors")  # fmt: skip
 
     def call(self, inputs):
-        unit, members = inputs[0], inputs[1:]
-        quantiles = ops.stack(members, axis=1) * ops.expand_dims(unit, -1)
+        unit, members = inputs
+        quantiles = members * ops.expand_dims(unit, -1)
         lower, median, upper = quantiles[..., 0], quantiles[..., 1], quantiles[..., 2]
         lower = median - self.lower_factors * (median - lower)
         upper = median + self.upper_factors * (upper - median)
         return ops.stack([lower, median, upper], axis=-1)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0][0], len(input_shape) - 1, self.horizon, 3)
+        return input_shape[1]
 
     def get_config(self):
         return {**super().get_config(), "horizon": self.horizon}
@@ -331,7 +332,7 @@ class StockForecastApp(pipeline.App):
         parser.add_argument("--window", type=int, help="values per training window; requests may be shorter")
         parser.add_argument("--horizon", type=int, help="steps to forecast")
         parser.add_argument("--units", type=int, nargs="+", help="units of each stacked LSTM layer")
-        parser.add_argument("--members", type=int, help="LSTMs trained side by side, their quantiles averaged")
+        ensembles.add_argument(parser)
         parser.add_argument("--window-scaling", dest="window_scaling", action=argparse.BooleanOptionalAction,
                             help="read returns in the window's own root mean square (with its log as a channel)")
         parser.add_argument("--scale-decay", dest="scale_decay", type=float,
@@ -401,12 +402,13 @@ class StockForecastApp(pipeline.App):
         features, unit = ReturnFeatures(config.window_scaling, config.absolute_returns, config.scale_decay,
                                         name="return_features")(returns)  # fmt: skip
         members = []
-        for member in range(config.members):
-            suffix = f"_{member}" if config.members > 1 else ""
+        for member in range(config.ensemble_size):
             state = layers.DeepRNN("lstm", units=list(config.units), dropout=config.dropout,
-                                   name=f"deep_lstm{suffix}")(features)  # fmt: skip
-            members.append(QuantileHead(config.horizon, name=f"quantile_head{suffix}")(state))
-        quantiles = EnsembleQuantiles(config.horizon, name="ensemble_quantiles")([unit, *members])
+                                   name=ensembles.member_name("deep_lstm", member, config.ensemble_size))(features)  # fmt: skip
+            head = QuantileHead(config.horizon, name=ensembles.member_name("quantile_head", member, config.ensemble_size))
+            members.append(head(state))
+        members = ensembles.StackMembers(name="members")(members)
+        quantiles = EnsembleQuantiles(config.horizon, name="ensemble_quantiles")([unit, members])
         model = keras.Model(prices, quantiles, name="stock_forecast")
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=pinball_loss)
         return model
@@ -442,7 +444,7 @@ class StockForecastApp(pipeline.App):
             ]
             with tf.control_dependencies(checks):
                 recent = prices[:, -window:]  # longer histories: the last `window` days, as in training
-            quantiles = ops.mean(model(recent, training=False), axis=1) * scale
+            quantiles = ensembles.mean_of_members(model(recent, training=False)) * scale
             last = recent[:, -1:]
             return {
                 "forecast": last * tf.exp(quantiles[..., 1]),

@@ -54,10 +54,11 @@ def test_ensemble_quantiles_scale_each_side_around_the_median_for_every_member()
     members = [np.sort(rng.normal(size=(4, 2, 3)), axis=-1).astype("float32") for _ in range(3)]
     unit = rng.uniform(0.5, 2.0, (4, 1, 1)).astype("float32")
     layer = stock_forecast.EnsembleQuantiles(horizon=2)
-    layer.build([unit.shape] + [member.shape for member in members])
+    stacked_members = np.stack(members, axis=1)  # as `ensembles.StackMembers` gives them
+    layer.build([unit.shape, stacked_members.shape])
     layer.lower_factors.assign([0.5, 1.0])
     layer.upper_factors.assign([2.0, 1.5])
-    output = np.asarray(layer([unit, *members]))
+    output = np.asarray(layer([unit, stacked_members]))
     stacked = np.stack(members, axis=1) * unit[..., None]  # [batch, members, horizon, 3]
     median = stacked[..., 1]
     np.testing.assert_allclose(output[..., 1], median, rtol=1e-6)
@@ -104,7 +105,7 @@ def test_interval_factors_refuse_bad_factors():
         stock_forecast.interval_factors(np.ones(2), np.zeros((2, 1, 3)), np.ones((2, 1)), factors=[1.0, -0.5])
 
 
-@pytest.mark.parametrize("changes", [dict(members=0), dict(members=1.5), dict(window_scaling="yes"),
+@pytest.mark.parametrize("changes", [dict(ensemble_size=0), dict(ensemble_size=1.5), dict(window_scaling="yes"),
                                      dict(calibrate_intervals=1), dict(absolute_returns=None),
                                      dict(scale_decay=0), dict(scale_decay=1.5)])  # fmt: skip
 def test_bad_model_options_raise_value_errors(changes):
@@ -114,7 +115,7 @@ def test_bad_model_options_raise_value_errors(changes):
 
 def test_export_averages_the_members_and_applies_the_calibrated_factors():
     app = stock_forecast.StockForecastApp()
-    config = stock_forecast.StockConfig(units=(4,), members=3, window_scaling=True, absolute_returns=True, horizon=2)
+    config = stock_forecast.StockConfig(units=(4,), ensemble_size=3, window_scaling=True, absolute_returns=True, horizon=2)
     model = app.build_model(config, {"return_scale": 0.02})
     prices = random_prices(5, 30)
     raw = np.asarray(model(prices)).mean(axis=1) * 0.02  # [batch, horizon, 3], factors still 1
@@ -133,7 +134,7 @@ def test_calibrated_training_keeps_the_validation_factors_in_the_model_and_repor
     import keras
 
     report = pipeline.main(stock_forecast.StockForecastApp(),
-                           ["train", "--quick", "--members", "2", "--calibrate-intervals", *folders(tmp_path)])  # fmt: skip
+                           ["train", "--quick", "--ensemble-size", "2", "--calibrate-intervals", *folders(tmp_path)])  # fmt: skip
     model = keras.models.load_model(tmp_path / "runs" / "stock_forecast" / "model.keras")
     layer = model.get_layer("ensemble_quantiles")
     lower, upper = np.asarray(layer.lower_factors), np.asarray(layer.upper_factors)
