@@ -48,6 +48,7 @@ import layers
 from apps import pipeline, translation_model, translation_subwords, translation_text
 from apps.config import Config, layer_sizes
 from apps.translation_text import END, START
+from layers.cell import validate_fraction
 from serving import formats
 
 # The bundled corpus and spa_eng; a user's file names no languages, so its report says source and target.
@@ -76,6 +77,9 @@ class TranslationConfig(Config):
     cell: str = "gru"  # gru, lstm or simple_rnn, for both encoder and decoder
     attention: bool = True
     dropout: float = 0.2
+    # Of each target token's probability, the share spread over all tokens in training (and in the
+    # validation loss that early stopping reads).
+    label_smoothing: float = 0.0
     max_source_tokens: int = 64  # tokens (words or pieces, and punctuation marks) read from one input text
     max_output_tokens: int = 80
     beam_width: int = 4  # serving_default's beam without the decoding search (--no-decoding-search)
@@ -127,6 +131,7 @@ class TranslationConfig(Config):
         if self.dataset not in loaders.TRANSLATION_DATASETS:
             raise ValueError(f"`dataset` must be one of {loaders.TRANSLATION_DATASETS}. Received: dataset={self.dataset!r}")
         self.units = layer_sizes(self.units)
+        validate_fraction("label_smoothing", self.label_smoothing)
         if self.tokens not in translation_model.TOKENS:
             raise ValueError(f"`tokens` must be one of {translation_model.TOKENS}. Received: tokens={self.tokens!r}")
         names = ("beam_width", "max_source_tokens", "max_output_tokens", "max_words", "embedding_dim",
@@ -181,6 +186,8 @@ class TranslationApp(pipeline.App):
         parser.add_argument("--cell", choices=sorted(layers.LAYER_TYPES), help="recurrent cell of encoder and decoder")
         parser.add_argument("--units", type=int, nargs="+",
                             help="units per stacked bidirectional encoder layer (and direction), e.g. --units 256 256")
+        parser.add_argument("--label-smoothing", dest="label_smoothing", type=float,
+                            help="share of each target token's probability spread over all tokens, in [0, 1)")
         parser.add_argument("--tokens", choices=translation_model.TOKENS,
                             help="whole words (default) or subword pieces (no unknown words)")
         parser.add_argument("--subword-vocabulary", dest="subword_vocabulary", type=int,
@@ -278,7 +285,7 @@ class TranslationApp(pipeline.App):
         model.output_layer.bias.assign(np.log(data["target_frequencies"]).astype("float32"))
         model.compile(
             optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=5.0),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=translation_text.PAD_ID),
+            loss=translation_model.SequenceCrossentropy(label_smoothing=config.label_smoothing),
             metrics=[translation_model.masked_accuracy],
         )
         return model
