@@ -78,8 +78,9 @@ class TranslationConfig(Config):
     attention: bool = True
     dropout: float = 0.2
     # Of each target token's probability, the share spread over all tokens in training (and in the
-    # validation loss that early stopping reads).
-    label_smoothing: float = 0.0
+    # validation loss that early stopping reads). 0.1, Vaswani et al.'s value, on validation after the decoding
+    # search at 6 epochs: BLEU 22.6 against 21.5 without, chrF 41.3 both (the last epoch's weights alone).
+    label_smoothing: float = 0.1
     max_source_tokens: int = 64  # tokens (words or pieces, and punctuation marks) read from one input text
     max_output_tokens: int = 80
     beam_width: int = 4  # serving_default's beam without the decoding search (--no-decoding-search)
@@ -102,6 +103,10 @@ class TranslationConfig(Config):
     # decoding search about 60 s (218 verses at widths 1, 2, 4, 8: 12, 19, 56, 149 ms a verse, measured on
     # busy cores, and 10 s of tracing). At most 960 + 13 + 110 + 75 = 1158 s, 19.3 minutes.
     time_budget_minutes: float = 16.0
+    # The mean of the last 2 epochs' weights (checkpoint averaging), chosen on validation in the
+    # label-smoothed run of 6 epochs: BLEU 23.1, chrF 41.4 against 22.6, 41.3 for the last epoch alone and
+    # 22.7, 40.6 for the last 3. It costs one weights file an epoch.
+    average_epochs: int = 2
     patience: int = 2
     learning_rate: float = 2e-3
     batch_size: int = 64
@@ -121,6 +126,7 @@ class TranslationConfig(Config):
     DEMO = dict(
         units=(128,), max_words=20, source_vocabulary=4000, target_vocabulary=4000, embedding_dim=64, dropout=0.1,
         batch_size=128, learning_rate=3e-3, epochs=8, time_budget_minutes=0.0, decoding_search=False,
+        label_smoothing=0.0, average_epochs=1,  # as measured for the demo, before these levers
     )
 
     def __post_init__(self):
