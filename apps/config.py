@@ -31,6 +31,8 @@ class Config:
         quick: the smoke profile: tiny data and model, a minute end to end.
         time_budget_minutes: stop training before an epoch that would end past this many minutes of
             fitting (judged by the longest epoch so far); 0 means no limit. The best weights are kept.
+        average_epochs: the model ends with the mean of the weights after the best epoch and the
+            `average_epochs - 1` epochs before it (checkpoint averaging); 1 keeps the best epoch's alone.
     """
 
     epochs: int = 10
@@ -50,6 +52,7 @@ class Config:
     distribute: str = "none"
     quick: bool = False
     time_budget_minutes: float = 0.0
+    average_epochs: int = 1
 
     # Overrides applied by --quick, before the command line's own flags.
     QUICK = {}
@@ -57,7 +60,7 @@ class Config:
     DEMO = {}
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "patience"):
+        for name in ("epochs", "batch_size", "patience", "average_epochs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
@@ -65,6 +68,10 @@ class Config:
             raise ValueError(
                 f"`distribute` must be one of {DISTRIBUTE_CHOICES}. Received: distribute={self.distribute!r}"
             )
+        if self.average_epochs > 1 and self.distribute == "multi_worker":
+            raise ValueError("`average_epochs` above 1 works with distribute 'none' or 'mirrored' (the multi-worker "
+                             f"loop keeps no epoch weights). Received: average_epochs={self.average_epochs}, "
+                             f"distribute={self.distribute!r}")
         if isinstance(self.time_budget_minutes, bool) or not isinstance(self.time_budget_minutes, (int, float)) or (
             self.time_budget_minutes < 0
         ):

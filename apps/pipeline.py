@@ -171,6 +171,9 @@ def fit(model, train_dataset, validation_dataset, config, run_dir, history_path)
     Returns the final `training.TrainingState` (epochs, best epoch, fitting seconds)."""
     backup = training.Backup(run_dir / "backup", model, config)
     state = backup.restore()
+    weights_dir = run_dir / "epoch_weights"
+    if state.epoch == 0:  # a fresh run: another run's epochs must not be averaged in
+        shutil.rmtree(weights_dir, ignore_errors=True)
     if not state.finished(config.epochs):
         batches, steps = training.batches_from_epoch(train_dataset, state.epoch)
         callbacks = [
@@ -180,6 +183,8 @@ def fit(model, train_dataset, validation_dataset, config, run_dir, history_path)
             keras.callbacks.TensorBoard(str(run_dir / "logs")),
             training.ResumableEarlyStopping(backup, state, config.patience, config.time_budget_minutes),
         ]
+        if config.average_epochs > 1:
+            callbacks.insert(-1, training.EpochWeights(weights_dir, state, config.average_epochs))
         model.fit(
             batches,
             validation_data=validation_dataset,
@@ -191,6 +196,10 @@ def fit(model, train_dataset, validation_dataset, config, run_dir, history_path)
             verbose=1 if sys.stdout.isatty() else 2,
         )
     backup.finish(state)
+    if config.average_epochs > 1 and state.best_epoch >= 0:
+        state.averaged_epochs = training.average_epoch_weights(model, weights_dir, state.best_epoch + 1,
+                                                               config.average_epochs)  # fmt: skip
+        print(f"The model averages the weights after epochs {state.averaged_epochs}.")
     return state
 
 
@@ -363,6 +372,7 @@ def fitting_summary(state):
         "fit_seconds": state.seconds,
         "seconds_per_epoch": state.seconds / state.epoch if state.epoch else None,
         "stopped": state.stopped or "after the configured epochs",
+        "averaged_epochs": state.averaged_epochs,
     }
 
 
@@ -420,8 +430,10 @@ def markdown_report(report):
         lines.append("")
     if report.get("train_seconds"):
         fitting = report.get("fitting")
+        averaged = fitting.get("averaged_epochs") if fitting else None
+        averaged = f", weights averaged over epochs {averaged[0]}-{averaged[-1]}" if averaged else ""
         epochs = (f" ({fitting['epochs']} epoch{'s' * (fitting['epochs'] != 1)}, {fitting['seconds_per_epoch']:.0f} s each on average, best epoch "
-                  f"{fitting['best_epoch']}; stopped: {fitting['stopped']})" if fitting and fitting["epochs"] else "")  # fmt: skip
+                  f"{fitting['best_epoch']}{averaged}; stopped: {fitting['stopped']})" if fitting and fitting["epochs"] else "")  # fmt: skip
         lines.append(f"Trained in {report['train_seconds']:.0f} s on {os.cpu_count()} CPU cores{epochs}; "
                      f"export {report['export']}.")
     lines += [f"![{pathlib.Path(path).stem}]({pathlib.Path(path).name})" for path in report["plots"]]
@@ -512,6 +524,9 @@ def build_parser(app):
         sub.add_argument("--reports-dir", dest="reports_dir")
         sub.add_argument("--runs-dir", dest="runs_dir")
         sub.add_argument("--distribute", choices=DISTRIBUTE_CHOICES)
+        sub.add_argument("--average-epochs", dest="average_epochs", type=int,
+                         help="end with the mean of the weights after the best epoch and the ones before it, "
+                         "this many in all (1: the best epoch's alone)")
         sub.add_argument("--time-budget-minutes", dest="time_budget_minutes", type=float,
                          help="stop training before an epoch that would end past this many minutes (0: no limit)")
         if verb in ("evaluate", "predict") or verb in extra_verbs:

@@ -35,6 +35,8 @@ class TrainingState:
         seconds: fitting time so far, over every attempt of the run, for the time budget.
         longest_epoch_seconds: the longest epoch so far, by which the time budget judges the next one.
         stopped: why training stopped before its last epoch; "" while it goes on.
+        averaged_epochs: the epochs (counted from 1) whose weights the model ends with averaged, once
+            training has ended with `Config.average_epochs` above 1.
         settings: the run's config but for `RESUMABLE_CHANGES` (`run_settings`), which a resume must match.
     """
 
@@ -45,6 +47,7 @@ class TrainingState:
     seconds: float = 0.0
     longest_epoch_seconds: float = 0.0
     stopped: str = ""
+    averaged_epochs: list = dataclasses.field(default_factory=list)
     settings: dict = dataclasses.field(default_factory=dict)
 
     def end_epoch(self, validation_loss, seconds, patience, time_budget_minutes):
@@ -192,6 +195,54 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
         if self.state.stopped:
             print(f"Stopping after epoch {epoch + 1}: {self.state.stopped}.")
             self.model.stop_training = True
+
+
+class EpochWeights(keras.callbacks.Callback):
+    """Writes the weights after every epoch to `directory` (`epoch-<n>.weights.h5`, n counted from 1), for
+    `average_epoch_weights`, keeping only those that the `count` epochs ending at a best epoch may still need.
+    Put it before `ResumableEarlyStopping`: an epoch the backup holds then has its weights file, and a
+    resumed run finds the files of the epochs it does not train again."""
+
+    def __init__(self, directory, state, count):
+        super().__init__()
+        self.directory = pathlib.Path(directory)
+        self.state = state
+        self.count = count
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.model.save_weights(epoch_weights_path(self.directory, epoch + 1))
+        # The best epoch only moves later, so an epoch `count` or more before it is never averaged.
+        for path in self.directory.glob("epoch-*.weights.h5"):
+            if int(path.name.split(".")[0].split("-")[1]) <= self.state.best_epoch + 1 - self.count:
+                path.unlink()
+
+
+def epoch_weights_path(directory, epoch):
+    return str(pathlib.Path(directory) / f"epoch-{epoch}.weights.h5")
+
+
+def average_epoch_weights(model, directory, last_epoch, count):
+    """Sets `model`'s weights to the mean of those `EpochWeights` wrote after epochs `last_epoch - count + 1`
+    to `last_epoch` (counted from 1; fewer where training had fewer), and returns the epochs averaged.
+
+    Averaging the last checkpoints of one run (Vaswani et al., 2017 averaged the last 5 or 20) smooths the
+    noise of the final steps of Adam without another training."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"`count` must be a positive integer. Received: count={count!r}")
+    epochs = list(range(max(1, last_epoch - count + 1), last_epoch + 1))
+    missing = [epoch for epoch in epochs if not pathlib.Path(epoch_weights_path(directory, epoch)).exists()]
+    if not epochs or missing:
+        raise ValueError(f"Expected the weights of epochs {epochs} in {directory}. Received: epochs {missing} missing")
+    total = None
+    for epoch in epochs:
+        model.load_weights(epoch_weights_path(directory, epoch))
+        values = [weight.numpy().astype("float64") for weight in model.weights]
+        total = values if total is None else [sum_ + value for sum_, value in zip(total, values)]
+    for weight, sum_ in zip(model.weights, total):
+        if keras.backend.is_float_dtype(weight.dtype):  # a counter, say, keeps its last value
+            weight.assign((sum_ / len(epochs)).astype(weight.dtype))
+    return epochs
 
 
 def align_history(backup_dir, history_path):

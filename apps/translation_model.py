@@ -9,6 +9,7 @@ import layers
 from apps import translation_search, translation_subwords, translation_text
 from apps.config import layer_sizes
 from apps.translation_text import END, PAD_ID, START, START_ID, UNKNOWN_ID
+from layers.cell import validate_fraction
 
 TOKENS = ("words", "subwords")
 
@@ -20,6 +21,40 @@ def masked_accuracy(targets, logits):
     mask = ops.cast(ops.not_equal(targets, PAD_ID), "float32")
     hits = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), targets), "float32")
     return ops.sum(hits * mask) / ops.maximum(ops.sum(mask), 1.0)
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class SequenceCrossentropy(keras.losses.Loss):
+    """Cross-entropy of the target tokens from logits, averaged over the non-padding tokens of the batch,
+    with optional label smoothing (Szegedy et al., 2016; Vaswani et al., 2017 used 0.1):
+
+        loss<t> = (1 - smoothing) * -log p(y<t>) + smoothing * mean over the V classes of -log p(k)
+
+    that is, the cross-entropy against `(1 - smoothing) * one_hot(y<t>) + smoothing / V`, as Keras'
+    `CategoricalCrossentropy(label_smoothing=...)` spreads it. At 0 it is Keras'
+    `SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID)`.
+
+    Args:
+        label_smoothing: the share of each target's probability spread evenly over all classes, in [0, 1).
+    """
+
+    def __init__(self, label_smoothing=0.0, name="sequence_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = validate_fraction("label_smoothing", label_smoothing)
+
+    def call(self, targets, logits):
+        targets = ops.cast(targets, "int32")
+        mask = ops.cast(ops.not_equal(targets, PAD_ID), "float32")
+        log_probabilities = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+        target_log_probability = ops.take_along_axis(log_probabilities, targets[..., None], axis=-1)[..., 0]
+        losses = -(1.0 - self.label_smoothing) * target_log_probability
+        if self.label_smoothing:
+            losses -= self.label_smoothing * ops.mean(log_probabilities, axis=-1)
+        # One number per batch: the mean over its real tokens, so that padding neither adds nor dilutes.
+        return ops.sum(losses * mask) / ops.maximum(ops.sum(mask), 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")

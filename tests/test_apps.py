@@ -424,10 +424,96 @@ def test_report_says_how_many_epochs_ran_and_which_one_the_model_keeps():
         state.end_epoch(loss, seconds=12.5, patience=2, time_budget_minutes=0)
     summary = pipeline.fitting_summary(state)
     assert summary == {"epochs": 4, "best_epoch": 2, "fit_seconds": 50.0, "seconds_per_epoch": 12.5,
-                       "stopped": "no validation improvement for 2 epochs"}  # fmt: skip
+                       "stopped": "no validation improvement for 2 epochs", "averaged_epochs": []}  # fmt: skip
     report = {"app": "sentiment", "dataset": "bundled", "model": {"accuracy": 0.5}, "baselines": {}, "plots": [],
               "export": "saved_models/sentiment/1", "train_seconds": 61.0, "fitting": summary}  # fmt: skip
     assert "(4 epochs, 12 s each on average, best epoch 2; stopped: no validation improvement for 2 epochs)" in (
         pipeline.markdown_report(report)
     )
     assert pipeline.fitting_summary(training.TrainingState())["seconds_per_epoch"] is None  # nothing ran
+    report["fitting"] = {**summary, "averaged_epochs": [1, 2]}
+    assert "best epoch 2, weights averaged over epochs 1-2;" in pipeline.markdown_report(report)
+
+
+def tiny_regression():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    model.optimizer.build(model.trainable_variables)
+    inputs = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    return model, inputs, inputs.sum(axis=1, keepdims=True)
+
+
+def test_averaged_weights_are_the_mean_of_the_epochs_before_the_best(tmp_path):
+    import keras
+
+    model, inputs, targets = tiny_regression()
+    after_epoch = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            after_epoch.append([weight.numpy() for weight in self.model.weights])
+
+    state = training.TrainingState()
+    callbacks = [Record(), training.EpochWeights(tmp_path / "weights", state, 3),
+                 training.ResumableEarlyStopping(training.Backup(tmp_path / "backup", model, sentiment.SentimentConfig()),
+                                                 state, patience=10, time_budget_minutes=0)]  # fmt: skip
+    model.fit(inputs, targets, validation_data=(inputs, targets), epochs=5, verbose=0, callbacks=callbacks)
+    assert state.best_epoch == 4  # the loss falls every epoch
+    # Epochs 1 and 2 can no longer be among the 3 that end at a best epoch (the pruning lags one epoch).
+    assert sorted(path.name for path in (tmp_path / "weights").iterdir()) == [
+        f"epoch-{epoch}.weights.h5" for epoch in (2, 3, 4, 5)
+    ]
+    for count, last_epoch, expected in ((3, 5, [3, 4, 5]), (2, 4, [3, 4]), (1, 2, [2])):
+        epochs = training.average_epoch_weights(model, tmp_path / "weights", last_epoch, count)
+        assert epochs == expected
+        for weight, *saved in zip(model.weights, *(after_epoch[epoch - 1] for epoch in epochs)):
+            np.testing.assert_allclose(weight.numpy(), np.mean(saved, axis=0), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match=r"Received: epochs \[1\] missing"):  # pruned: said, not left out
+        training.average_epoch_weights(model, tmp_path / "weights", 3, 3)
+
+
+def test_fit_ends_with_the_average_of_the_last_epochs_and_a_fresh_run_forgets_old_ones(tmp_path):
+    model, inputs, targets = tiny_regression()
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, targets)).batch(16)
+    stale = tmp_path / "epoch_weights" / "epoch-3.weights.h5"
+    stale.parent.mkdir()
+    stale.write_text("another run's")
+    config = pipeline_config(epochs=3, average_epochs=2)
+    state = pipeline.fit(model, dataset, dataset, config, tmp_path, tmp_path / "history.csv")
+    assert state.best_epoch == 2 and state.averaged_epochs == [2, 3]
+    clone, _, _ = tiny_regression()
+    saved = []
+    for epoch in (2, 3):
+        clone.load_weights(training.epoch_weights_path(tmp_path / "epoch_weights", epoch))
+        saved.append([weight.numpy() for weight in clone.weights])
+    for weight, *values in zip(model.weights, *saved):
+        np.testing.assert_allclose(weight.numpy(), np.mean(values, axis=0), rtol=1e-6, atol=1e-7)
+    # A run shorter than the average averages the epochs it has.
+    model, _, _ = tiny_regression()
+    state = pipeline.fit(model, dataset, dataset, pipeline_config(epochs=1, average_epochs=3), tmp_path / "short",
+                         tmp_path / "short" / "history.csv")  # fmt: skip
+    assert state.averaged_epochs == [1]
+
+
+def pipeline_config(**changes):
+    from apps.config import Config
+
+    return Config(**changes)
+
+
+def test_average_epochs_must_be_a_positive_count_and_not_multi_worker():
+    from apps.config import Config
+
+    for value in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match=f"Received: average_epochs={value!r}"):
+            Config(average_epochs=value)
+    with pytest.raises(ValueError, match="Received: average_epochs=3, distribute='multi_worker'"):
+        Config(average_epochs=3, distribute="multi_worker")
+    app = sentiment.SentimentApp()
+    arguments = pipeline.build_parser(app).parse_args(["train", "--average-epochs", "3"])
+    assert pipeline.config_from_arguments(app, arguments).average_epochs == 3
+    with pytest.raises(ValueError, match="Received: count=0"):
+        training.average_epoch_weights(None, "unused", 3, 0)

@@ -320,3 +320,31 @@ def test_attention_rows_are_distributions_over_real_source_words(trained_either)
         np.testing.assert_allclose(attention[row][real].sum(axis=-1), 1.0, atol=1e-5)
         source_words = int(np.sum(sources[row] != b""))
         assert np.all(attention[row][real][:, source_words + 1 :] < 1e-6)  # padding gets no weight
+
+
+def test_sequence_loss_smooths_labels_and_averages_over_real_tokens_only():
+    from apps.translation_model import SequenceCrossentropy
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 4, 6)).astype("float32")
+    targets = np.array([[3, 5, 2, 0], [4, 0, 0, 0]])  # 0 is padding: 4 real tokens
+    log_probabilities = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    for smoothing in (0.0, 0.1, 0.5):
+        smoothed = (1 - smoothing) * np.eye(6)[targets] + smoothing / 6  # the target distribution, by hand
+        per_token = -(smoothed * log_probabilities).sum(axis=-1)
+        expected = per_token[targets != 0].mean()
+        loss = SequenceCrossentropy(label_smoothing=smoothing)(targets, logits)
+        np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+    # Unsmoothed, it is the loss the app used before: Keras' own, padding ignored.
+    keras_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=translation_text.PAD_ID)
+    np.testing.assert_allclose(float(SequenceCrossentropy()(targets, logits)), float(keras_loss(targets, logits)), rtol=1e-5)
+    clone = SequenceCrossentropy.from_config(SequenceCrossentropy(label_smoothing=0.1).get_config())
+    assert clone.label_smoothing == 0.1
+    for value in (1.0, -0.1, "0.1"):
+        with pytest.raises(ValueError, match=re.escape(f"Received: label_smoothing={value!r}")):
+            SequenceCrossentropy(label_smoothing=value)
+        with pytest.raises(ValueError, match=re.escape(f"Received: label_smoothing={value!r}")):
+            translation.TranslationConfig(label_smoothing=value)
+    app = translation.TranslationApp()
+    arguments = pipeline.build_parser(app).parse_args(["train", "--label-smoothing", "0.1"])
+    assert pipeline.config_from_arguments(app, arguments).label_smoothing == 0.1
