@@ -324,3 +324,68 @@ def test_batched_windows_are_listens_stream_windows(trained_speech):
     )
     np.testing.assert_allclose(centres, [centre for centre, _ in windows])
     np.testing.assert_allclose(probabilities, np.stack([row for _, row in windows]), atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The CRNN frontend: a causal convolution that streams
+# ---------------------------------------------------------------------------------------------------------
+
+
+def numpy_causal_convolution(inputs, kernel, bias):
+    """y[t] = relu(b + sum_j x[t - k + 1 + j] W_j), with zeros before the first step, one step at a time."""
+    taps = len(kernel)
+    padded = np.concatenate([np.zeros((len(inputs), taps - 1, inputs.shape[2])), inputs], axis=1)
+    outputs = np.zeros((len(inputs), inputs.shape[1], kernel.shape[2]))
+    for step in range(inputs.shape[1]):
+        for tap in range(taps):
+            outputs[:, step] += padded[:, step + tap] @ kernel[tap]
+    return np.maximum(outputs + bias, 0.0)
+
+
+def test_causal_convolution_matches_numpy_and_sees_no_later_step():
+    rng = np.random.default_rng(4)
+    layer = speech_keywords.CausalConvolution(5, kernel_size=3)
+    inputs = rng.normal(size=(2, 7, 4)).astype(np.float32)
+    outputs = layer(tf.constant(inputs)).numpy()
+    layer.bias.assign(rng.normal(size=5).astype(np.float32))
+    outputs = layer(tf.constant(inputs)).numpy()
+    reference = numpy_causal_convolution(inputs, layer.kernel.numpy(), layer.bias.numpy())
+    np.testing.assert_allclose(outputs, reference, atol=1e-5)
+    later = inputs.copy()
+    later[:, 4:] += 1.0
+    np.testing.assert_array_equal(layer(tf.constant(later)).numpy()[:, :4], outputs[:, :4])
+    assert layer(tf.zeros((2, 0, 4))).shape == (2, 0, 5)  # a chunk of no steps
+    with pytest.raises(ValueError, match="kernel_size.*Received: kernel_size=0"):
+        speech_keywords.CausalConvolution(5, kernel_size=0)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "last"])
+def test_crnn_streams_chunk_by_chunk_as_the_whole_clip(pooling):
+    """A tiny random CRNN, not trained: the stream function, fed chunks of any size, ends where the model
+    applied to the whole clip ends; its state carries the convolution's left context."""
+    keras.utils.set_random_seed(5)
+    config = speech_keywords.SpeechConfig(frontend="crnn", convolution_filters=6, convolution_kernel=4, units=(5, 4),
+                                          pooling=pooling, epochs=1)  # fmt: skip
+    data = {"labels": LABELS, "feature_mean": None, "feature_std": None, "train": (None, np.zeros(32))}
+    model = speech_keywords.SpeechKeywordsApp().build_model(config, data)
+    assert model.get_layer("convolution").kernel.shape == (4, 80, 6)
+    stream = speech_keywords.make_stream_function(model, lambda probabilities: {"probabilities": probabilities})
+    audio = np.random.default_rng(6).normal(0, 0.1, (2, CLIP_SAMPLES)).astype(np.float32)
+    whole = model(audio, training=False).numpy()
+    for chunk in (1600, 333, CLIP_SAMPLES):
+        pending, state = np.zeros((2, 0), np.float32), np.zeros((2, 0), np.float32)
+        for begin in range(0, CLIP_SAMPLES, chunk):
+            outputs = stream(tf.constant(audio[:, begin : begin + chunk]), tf.constant(pending), tf.constant(state))
+            pending, state = outputs["pending"].numpy(), outputs["state"].numpy()
+        np.testing.assert_allclose(outputs["probabilities"].numpy(), whole, atol=1e-5)
+    context = 3 * 80  # kernel 4: three stacked steps of two 40-band frames
+    assert state.shape == (2, context + 5 + 4 + ({"mean": 4 + 1, "last": 0}[pooling]))
+
+
+def test_frontend_and_unknown_weight_errors():
+    with pytest.raises(ValueError, match="frontend.*Received: frontend='cnn'"):
+        speech_keywords.SpeechConfig(frontend="cnn")
+    with pytest.raises(ValueError, match="convolution_kernel.*Received: convolution_kernel=0"):
+        speech_keywords.SpeechConfig(convolution_kernel=0)
+    with pytest.raises(ValueError, match="unknown_weight.*Received: unknown_weight=-1"):
+        speech_keywords.SpeechConfig(unknown_weight=-1)
