@@ -359,15 +359,22 @@ def test_causal_convolution_matches_numpy_and_sees_no_later_step():
         speech_keywords.CausalConvolution(5, kernel_size=0)
 
 
+def tiny_crnn(pooling="mean", **settings):
+    """An untrained CRNN of a few units, with its config and the data dict `build_model` reads."""
+    keras.utils.set_random_seed(5)
+    config = speech_keywords.SpeechConfig(frontend="crnn", convolution_filters=6, convolution_kernel=4, units=(5, 4),
+                                          pooling=pooling, epochs=1, **settings)  # fmt: skip
+    audio = np.random.default_rng(7).normal(0, 0.1, (3, CLIP_SAMPLES)).astype(np.float32)
+    data = {"labels": LABELS, "feature_mean": None, "feature_std": None, "train": (audio, np.zeros(3, int)),
+            "test": (audio, np.zeros(3, int))}  # fmt: skip
+    return speech_keywords.SpeechKeywordsApp().build_model(config, data), config, data
+
+
 @pytest.mark.parametrize("pooling", ["mean", "last"])
 def test_crnn_streams_chunk_by_chunk_as_the_whole_clip(pooling):
     """A tiny random CRNN, not trained: the stream function, fed chunks of any size, ends where the model
     applied to the whole clip ends; its state carries the convolution's left context."""
-    keras.utils.set_random_seed(5)
-    config = speech_keywords.SpeechConfig(frontend="crnn", convolution_filters=6, convolution_kernel=4, units=(5, 4),
-                                          pooling=pooling, epochs=1)  # fmt: skip
-    data = {"labels": LABELS, "feature_mean": None, "feature_std": None, "train": (None, np.zeros(32))}
-    model = speech_keywords.SpeechKeywordsApp().build_model(config, data)
+    model, _, _ = tiny_crnn(pooling)
     assert model.get_layer("convolution").kernel.shape == (4, 80, 6)
     stream = speech_keywords.make_stream_function(model, lambda probabilities: {"probabilities": probabilities})
     audio = np.random.default_rng(6).normal(0, 0.1, (2, CLIP_SAMPLES)).astype(np.float32)
@@ -389,3 +396,16 @@ def test_frontend_and_unknown_weight_errors():
         speech_keywords.SpeechConfig(convolution_kernel=0)
     with pytest.raises(ValueError, match="unknown_weight.*Received: unknown_weight=-1"):
         speech_keywords.SpeechConfig(unknown_weight=-1)
+
+
+def test_crnn_export_streams_as_its_serving_default(tmp_path):
+    """The tiny CRNN exported (traced signatures, reloaded): `stream` in chunks gives `serving_default`'s answer."""
+    model, config, data = tiny_crnn(export_dir=str(tmp_path))
+    version_dir = pipeline.export(speech_keywords.SpeechKeywordsApp(), model, config, data)
+    signatures = tf.saved_model.load(str(version_dir)).signatures
+    audio = data["test"][0]
+    whole = signatures["serving_default"](audio=tf.constant(audio))
+    for chunk in (1600, 37):
+        streamed = stream_through(signatures["stream"], audio, chunk)
+        np.testing.assert_allclose(streamed["probabilities"].numpy(), whole["probabilities"].numpy(), atol=1e-5)
+        assert streamed["state"].shape == (3, 3 * 80 + 5 + 4 + 4 + 1)
