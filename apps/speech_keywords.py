@@ -76,6 +76,7 @@ class SpeechConfig(Config):
     frontend: str = "rnn"
     convolution_filters: int = 128  # as wide as the GRU it feeds
     convolution_kernel: int = 3  # stacked steps: the present and the two before, 60 ms of context
+    convolution_activation: str = "relu"  # as in the CRNN; "linear" keeps every direction of the frames for the GRU
     unknown_weight: float = 1.0  # the loss weight of `_unknown_` training clips: above 1 asks for fewer false accepts
     dropout: float = 0.2  # on the second layer's inputs and on the head
     time_masks: int = 1  # SpecAugment: masked spans of frames per training clip (mild: the corpus is noisy already)
@@ -107,6 +108,9 @@ class SpeechConfig(Config):
             raise ValueError(f"`pooling` must be one of {POOLING}. Received: pooling={self.pooling!r}")
         if self.frontend not in FRONTENDS:
             raise ValueError(f"`frontend` must be one of {FRONTENDS}. Received: frontend={self.frontend!r}")
+        if self.convolution_activation not in CONVOLUTION_ACTIVATIONS:
+            raise ValueError(f"`convolution_activation` must be one of {CONVOLUTION_ACTIVATIONS}. Received: "
+                             f"convolution_activation={self.convolution_activation!r}")  # fmt: skip
         for name in ("convolution_filters", "convolution_kernel"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -128,6 +132,7 @@ class SpeechConfig(Config):
 
 POOLING = ("mean", "max", "last")
 FRONTENDS = ("rnn", "crnn")
+CONVOLUTION_ACTIVATIONS = ("relu", "linear")
 DEFAULT_THRESHOLD = 0.7  # `listen`'s threshold for an export without calibrated ones
 DEMO_WORDS = ("yes", "stop", "seven", "go")  # demo-recording's default words, where they are keywords of the data
 
@@ -226,9 +231,10 @@ class StackFrames(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="rnn_suite")
 class CausalConvolution(keras.layers.Layer):
     """`(batch, steps, features)` -> `(batch, steps, filters)`: a 1-D convolution over time that sees the
-    present step and the `kernel_size - 1` steps before it, never a later one, then a ReLU:
+    present step and the `kernel_size - 1` steps before it, never a later one, then its activation g
+    (a ReLU, or none):
 
-        y<t> = relu(b + sum_{j=0}^{k-1} x<t - k + 1 + j> W_j)
+        y<t> = g(b + sum_{j=0}^{k-1} x<t - k + 1 + j> W_j)
 
     Steps before the first are zeros (the training average, the features being normalized), unless `context`
     gives them: a stream passes the last `kernel_size - 1` steps of what it has heard, so that chunk by chunk
@@ -237,14 +243,18 @@ class CausalConvolution(keras.layers.Layer):
     Args:
         filters: output features per step.
         kernel_size: steps each output sees, the present one included.
+        activation: "relu" or "linear".
 
     Call arguments:
         inputs: `(batch, steps, features)`.
         context: optional `(batch, kernel_size - 1, features)`, the steps just before `inputs`.
     """
 
-    def __init__(self, filters, kernel_size=3, **kwargs):
+    def __init__(self, filters, kernel_size=3, activation="relu", **kwargs):
         super().__init__(**kwargs)
+        if activation not in CONVOLUTION_ACTIVATIONS:
+            raise ValueError(f"`activation` must be one of {CONVOLUTION_ACTIVATIONS}. Received: activation={activation!r}")
+        self.activation = activation
         for name, value in (("filters", filters), ("kernel_size", kernel_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
@@ -266,7 +276,7 @@ class CausalConvolution(keras.layers.Layer):
         total = self.bias
         for tap in range(self.kernel_size):
             total = total + tf.tensordot(padded[:, tap : tap + steps], self.kernel[tap], 1)
-        return tf.nn.relu(total)
+        return tf.nn.relu(total) if self.activation == "relu" else total
 
     def context_after(self, inputs, context):
         """The `context` of the steps that follow `inputs`: the last `kernel_size - 1` of context and inputs."""
@@ -277,7 +287,8 @@ class CausalConvolution(keras.layers.Layer):
         return (*input_shape[:-1], self.filters)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size}
+        config = {"filters": self.filters, "kernel_size": self.kernel_size, "activation": self.activation}
+        return {**super().get_config(), **config}
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
@@ -415,6 +426,8 @@ class SpeechKeywordsApp(pipeline.App):
         parser.add_argument("--units", type=int, nargs="+", help="units of each stacked recurrent layer")
         parser.add_argument("--frontend", choices=FRONTENDS,
                             help="crnn: a causal convolution over the frames feeds the RNN (default: rnn)")
+        parser.add_argument("--convolution-activation", choices=CONVOLUTION_ACTIVATIONS,
+                            dest="convolution_activation", help="the crnn convolution's activation (default: relu)")
         parser.add_argument("--unknown-weight", type=float, dest="unknown_weight",
                             help="loss weight of `_unknown_` training clips (default 1)")
         parser.add_argument("--keywords", type=keywords_argument,
@@ -461,7 +474,7 @@ class SpeechKeywordsApp(pipeline.App):
         features = StackFrames(config.stacked_frames, name="stack_frames")(features)
         if config.frontend == "crnn":
             features = CausalConvolution(config.convolution_filters, config.convolution_kernel,
-                                         name="convolution")(features)  # fmt: skip
+                                         config.convolution_activation, name="convolution")(features)  # fmt: skip
         sequences = config.pooling != "last"
         if config.bidirectional:
             sequence = layers.DeepRNN(config.cell, units=list(config.units), bidirectional=True,

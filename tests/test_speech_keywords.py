@@ -331,25 +331,26 @@ def test_batched_windows_are_listens_stream_windows(trained_speech):
 # ---------------------------------------------------------------------------------------------------------
 
 
-def numpy_causal_convolution(inputs, kernel, bias):
-    """y[t] = relu(b + sum_j x[t - k + 1 + j] W_j), with zeros before the first step, one step at a time."""
+def numpy_causal_convolution(inputs, kernel, bias, activation="relu"):
+    """y[t] = g(b + sum_j x[t - k + 1 + j] W_j), with zeros before the first step, one step at a time."""
     taps = len(kernel)
     padded = np.concatenate([np.zeros((len(inputs), taps - 1, inputs.shape[2])), inputs], axis=1)
     outputs = np.zeros((len(inputs), inputs.shape[1], kernel.shape[2]))
     for step in range(inputs.shape[1]):
         for tap in range(taps):
             outputs[:, step] += padded[:, step + tap] @ kernel[tap]
-    return np.maximum(outputs + bias, 0.0)
+    return np.maximum(outputs + bias, 0.0) if activation == "relu" else outputs + bias
 
 
-def test_causal_convolution_matches_numpy_and_sees_no_later_step():
+@pytest.mark.parametrize("activation", ["relu", "linear"])
+def test_causal_convolution_matches_numpy_and_sees_no_later_step(activation):
     rng = np.random.default_rng(4)
-    layer = speech_keywords.CausalConvolution(5, kernel_size=3)
+    layer = speech_keywords.CausalConvolution(5, kernel_size=3, activation=activation)
     inputs = rng.normal(size=(2, 7, 4)).astype(np.float32)
-    outputs = layer(tf.constant(inputs)).numpy()
+    layer(tf.constant(inputs))  # builds the weights
     layer.bias.assign(rng.normal(size=5).astype(np.float32))
     outputs = layer(tf.constant(inputs)).numpy()
-    reference = numpy_causal_convolution(inputs, layer.kernel.numpy(), layer.bias.numpy())
+    reference = numpy_causal_convolution(inputs, layer.kernel.numpy(), layer.bias.numpy(), activation)
     np.testing.assert_allclose(outputs, reference, atol=1e-5)
     later = inputs.copy()
     later[:, 4:] += 1.0
@@ -357,6 +358,8 @@ def test_causal_convolution_matches_numpy_and_sees_no_later_step():
     assert layer(tf.zeros((2, 0, 4))).shape == (2, 0, 5)  # a chunk of no steps
     with pytest.raises(ValueError, match="kernel_size.*Received: kernel_size=0"):
         speech_keywords.CausalConvolution(5, kernel_size=0)
+    with pytest.raises(ValueError, match="activation.*Received: activation='tanh'"):
+        speech_keywords.CausalConvolution(5, activation="tanh")
 
 
 def tiny_crnn(pooling="mean", **settings):
@@ -394,6 +397,8 @@ def test_frontend_and_unknown_weight_errors():
         speech_keywords.SpeechConfig(frontend="cnn")
     with pytest.raises(ValueError, match="convolution_kernel.*Received: convolution_kernel=0"):
         speech_keywords.SpeechConfig(convolution_kernel=0)
+    with pytest.raises(ValueError, match="convolution_activation.*Received: convolution_activation='tanh'"):
+        speech_keywords.SpeechConfig(convolution_activation="tanh")
     with pytest.raises(ValueError, match="unknown_weight.*Received: unknown_weight=-1"):
         speech_keywords.SpeechConfig(unknown_weight=-1)
 
