@@ -575,9 +575,10 @@ class SpeechKeywordsApp(pipeline.App):
         metrics = classification_metrics(labels, probabilities.argmax(axis=1), names, augmented)
         # Levers are chosen on validation, so the report says how the export does there too.
         validation_audio, validation_labels = data["validation"]
-        validation = classification_metrics(validation_labels, predict({"audio": validation_audio})["probabilities"]
-                                            .argmax(axis=1), names, data.get("augmented", {}).get("validation"))  # fmt: skip
-        metrics["validation"] = {key: value for key, value in validation.items() if key != "per_class_accuracy"}
+        validation_guesses = predict({"audio": validation_audio})["probabilities"].argmax(axis=1)
+        validation = classification_metrics(validation_labels, validation_guesses, names)
+        for name in ("accuracy", "false_accept_unknown", "keyword_miss_rate"):
+            metrics[f"validation_{name}"] = validation[name]
         if "spokennumbers" in data:
             clips, words = data["spokennumbers"]
             guesses = [(predict({"audio": clip[None, :]})) for clip in clips]

@@ -156,7 +156,8 @@ def export_dir(trained):
 def test_train_quick_reports_accuracy_false_accepts_and_human_digits(trained_speech):
     _, tmp_path, report = trained_speech
     model = report["model"]
-    for name in ("accuracy", "false_accept_unknown", "false_accept_silence", "spokennumbers_accuracy"):
+    for name in ("accuracy", "false_accept_unknown", "false_accept_silence", "spokennumbers_accuracy",
+                 "validation_accuracy", "validation_false_accept_unknown"):
         assert 0.0 <= model[name] <= 1.0, name
     assert len(model["spokennumbers_predictions"]) == 10
     assert {"majority class", "logistic regression on mean+std log-mel"} <= set(report["baselines"])
