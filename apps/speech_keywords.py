@@ -72,12 +72,16 @@ class SpeechConfig(Config):
     pooling: str = "mean"  # ŷ from the mean of the top layer's a<t> over the clip ("max", or "last": a<T>)
     stacked_frames: int = 2  # the RNN steps every 20 ms on two 10 ms frames side by side: half the steps, 2x faster
     # "crnn": a causal convolution over the stacked frames feeds the RNN (the CRNN of Arik et al. 2017, in 1-D
-    # and causal so that it still streams); "rnn": the stacked frames feed the RNN directly.
+    # and causal so that it still streams); "rnn": the stacked frames feed the RNN directly. "rnn" won on
+    # validation (seed 0, 12 epochs): 88.6% and loss 0.377, against 85.6% and 0.486 for the ReLU CRNN and
+    # 80.4% and 0.659 for the linear one; the CRNN learned slower from the first epoch.
     frontend: str = "rnn"
     convolution_filters: int = 128  # as wide as the GRU it feeds
     convolution_kernel: int = 3  # stacked steps: the present and the two before, 60 ms of context
     convolution_activation: str = "relu"  # as in the CRNN; "linear" keeps every direction of the frames for the GRU
-    unknown_weight: float = 1.0  # the loss weight of `_unknown_` training clips: above 1 asks for fewer false accepts
+    # The loss weight of `_unknown_` training clips: 3 took validation `_unknown_` false accepts from 41% to 21%
+    # but accuracy from 88.6% to 87.1% (seed 0), so validation accuracy keeps 1.
+    unknown_weight: float = 1.0
     dropout: float = 0.2  # on the second layer's inputs and on the head
     time_masks: int = 1  # SpecAugment: masked spans of frames per training clip (mild: the corpus is noisy already)
     time_mask_frames: int = 10  # at most 100 ms
