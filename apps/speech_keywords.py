@@ -71,6 +71,17 @@ class SpeechConfig(Config):
     bidirectional: bool = False  # the comparison variant: cannot stream, exports no `stream` signature
     pooling: str = "mean"  # ŷ from the mean of the top layer's a<t> over the clip ("max", or "last": a<T>)
     stacked_frames: int = 2  # the RNN steps every 20 ms on two 10 ms frames side by side: half the steps, 2x faster
+    # "crnn": a causal convolution over the stacked frames feeds the RNN (the CRNN of Arik et al. 2017, in 1-D
+    # and causal so that it still streams); "rnn": the stacked frames feed the RNN directly. "rnn" won on
+    # validation (seed 0, 12 epochs): 88.6% and loss 0.377, against 85.6% and 0.486 for the ReLU CRNN and
+    # 80.4% and 0.659 for the linear one; the CRNN learned slower from the first epoch.
+    frontend: str = "rnn"
+    convolution_filters: int = 128  # as wide as the GRU it feeds
+    convolution_kernel: int = 3  # stacked steps: the present and the two before, 60 ms of context
+    convolution_activation: str = "relu"  # as in the CRNN; "linear" keeps every direction of the frames for the GRU
+    # The loss weight of `_unknown_` training clips: 3 took validation `_unknown_` false accepts from 41% to 21%
+    # but accuracy from 88.6% to 87.1% (seed 0), so validation accuracy keeps 1.
+    unknown_weight: float = 1.0
     dropout: float = 0.2  # on the second layer's inputs and on the head
     time_masks: int = 1  # SpecAugment: masked spans of frames per training clip (mild: the corpus is noisy already)
     time_mask_frames: int = 10  # at most 100 ms
@@ -99,6 +110,19 @@ class SpeechConfig(Config):
         layers.recurrent_layer_class(self.cell)
         if self.pooling not in POOLING:
             raise ValueError(f"`pooling` must be one of {POOLING}. Received: pooling={self.pooling!r}")
+        if self.frontend not in FRONTENDS:
+            raise ValueError(f"`frontend` must be one of {FRONTENDS}. Received: frontend={self.frontend!r}")
+        if self.convolution_activation not in CONVOLUTION_ACTIVATIONS:
+            raise ValueError(f"`convolution_activation` must be one of {CONVOLUTION_ACTIVATIONS}. Received: "
+                             f"convolution_activation={self.convolution_activation!r}")  # fmt: skip
+        for name in ("convolution_filters", "convolution_kernel"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        if isinstance(self.unknown_weight, bool) or not isinstance(self.unknown_weight, (int, float)) or not (
+            0 < self.unknown_weight < math.inf
+        ):
+            raise ValueError(f"`unknown_weight` must be a positive number. Received: unknown_weight={self.unknown_weight!r}")
         self.units = layer_sizes(self.units)
         if self.keywords:
             self.keywords = speech.check_keywords(self.keywords)
@@ -111,6 +135,8 @@ class SpeechConfig(Config):
 
 
 POOLING = ("mean", "max", "last")
+FRONTENDS = ("rnn", "crnn")
+CONVOLUTION_ACTIVATIONS = ("relu", "linear")
 DEFAULT_THRESHOLD = 0.7  # `listen`'s threshold for an export without calibrated ones
 DEMO_WORDS = ("yes", "stop", "seven", "go")  # demo-recording's default words, where they are keywords of the data
 
@@ -204,6 +230,69 @@ class StackFrames(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "count": self.count}
+
+
+@keras.saving.register_keras_serializable(package="rnn_suite")
+class CausalConvolution(keras.layers.Layer):
+    """`(batch, steps, features)` -> `(batch, steps, filters)`: a 1-D convolution over time that sees the
+    present step and the `kernel_size - 1` steps before it, never a later one, then its activation g
+    (a ReLU, or none):
+
+        y<t> = g(b + sum_{j=0}^{k-1} x<t - k + 1 + j> W_j)
+
+    Steps before the first are zeros (the training average, the features being normalized), unless `context`
+    gives them: a stream passes the last `kernel_size - 1` steps of what it has heard, so that chunk by chunk
+    it computes what the whole clip gives (`context_after`).
+
+    Args:
+        filters: output features per step.
+        kernel_size: steps each output sees, the present one included.
+        activation: "relu" or "linear".
+
+    Call arguments:
+        inputs: `(batch, steps, features)`.
+        context: optional `(batch, kernel_size - 1, features)`, the steps just before `inputs`.
+    """
+
+    def __init__(self, filters, kernel_size=3, activation="relu", **kwargs):
+        super().__init__(**kwargs)
+        if activation not in CONVOLUTION_ACTIVATIONS:
+            raise ValueError(f"`activation` must be one of {CONVOLUTION_ACTIVATIONS}. Received: activation={activation!r}")
+        self.activation = activation
+        for name, value in (("filters", filters), ("kernel_size", kernel_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        self.filters = filters
+        self.kernel_size = kernel_size
+
+    def build(self, input_shape):
+        features = input_shape[-1]
+        self.kernel = self.add_weight(shape=(self.kernel_size, features, self.filters), initializer="glorot_uniform",
+                                      name="kernel")  # fmt: skip
+        self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", name="bias")
+
+    def call(self, inputs, context=None):
+        if context is None:
+            context = tf.zeros([tf.shape(inputs)[0], self.kernel_size - 1, inputs.shape[-1]], inputs.dtype)
+        padded = tf.concat([context, inputs], axis=1)
+        steps = tf.shape(inputs)[1]
+        # A sum over the taps rather than a convolution op: it takes a chunk of no steps, as a stream may send.
+        total = self.bias
+        for tap in range(self.kernel_size):
+            total = total + tf.tensordot(padded[:, tap : tap + steps], self.kernel[tap], 1)
+        return tf.nn.relu(total) if self.activation == "relu" else total
+
+    def context_after(self, inputs, context):
+        """The `context` of the steps that follow `inputs`: the last `kernel_size - 1` of context and inputs."""
+        padded = tf.concat([context, inputs], axis=1)
+        return padded[:, tf.shape(padded)[1] - (self.kernel_size - 1) :]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.filters)
+
+    def get_config(self):
+        config = {"filters": self.filters, "kernel_size": self.kernel_size, "activation": self.activation}
+        return {**super().get_config(), **config}
 
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
@@ -339,6 +428,12 @@ class SpeechKeywordsApp(pipeline.App):
         parser.add_argument("--cell", choices=sorted(layers.LAYER_TYPES))
         parser.add_argument("--pooling", choices=POOLING)
         parser.add_argument("--units", type=int, nargs="+", help="units of each stacked recurrent layer")
+        parser.add_argument("--frontend", choices=FRONTENDS,
+                            help="crnn: a causal convolution over the frames feeds the RNN (default: rnn)")
+        parser.add_argument("--convolution-activation", choices=CONVOLUTION_ACTIVATIONS,
+                            dest="convolution_activation", help="the crnn convolution's activation (default: relu)")
+        parser.add_argument("--unknown-weight", type=float, dest="unknown_weight",
+                            help="loss weight of `_unknown_` training clips (default 1)")
         parser.add_argument("--keywords", type=keywords_argument,
                             help='the bundled corpus\' words: "lights on,lights off" (default: its 20)')
 
@@ -366,6 +461,11 @@ class SpeechKeywordsApp(pipeline.App):
         if training:
             generator = tf.random.Generator.from_seed(config.seed)
             dataset = dataset.map(lambda clips, targets: (augment_audio(clips, generator, config), targets))
+        if training and config.unknown_weight != 1 and speech.UNKNOWN in data["labels"]:
+            # Training only: the validation loss stays the plain cross-entropy that early stopping compares.
+            unknown = list(data["labels"]).index(speech.UNKNOWN)
+            weight = lambda targets: tf.where(targets == unknown, float(config.unknown_weight), 1.0)  # noqa: E731
+            dataset = dataset.map(lambda clips, targets: (clips, targets, weight(targets)))
         return dataset.prefetch(tf.data.AUTOTUNE)
 
     # Model -----------------------------------------------------------------------------------------------
@@ -376,6 +476,9 @@ class SpeechKeywordsApp(pipeline.App):
         features = SpecAugment(config.time_masks, config.time_mask_frames, config.frequency_masks,
                                config.frequency_mask_bands, seed=config.seed, name="spec_augment")(features)  # fmt: skip
         features = StackFrames(config.stacked_frames, name="stack_frames")(features)
+        if config.frontend == "crnn":
+            features = CausalConvolution(config.convolution_filters, config.convolution_kernel,
+                                         config.convolution_activation, name="convolution")(features)  # fmt: skip
         sequences = config.pooling != "last"
         if config.bidirectional:
             sequence = layers.DeepRNN(config.cell, units=list(config.units), bidirectional=True,
@@ -474,6 +577,12 @@ class SpeechKeywordsApp(pipeline.App):
         probabilities = predict({"audio": audio})["probabilities"]
         augmented = data.get("augmented", {}).get("test")
         metrics = classification_metrics(labels, probabilities.argmax(axis=1), names, augmented)
+        # Levers are chosen on validation, so the report says how the export does there too.
+        validation_audio, validation_labels = data["validation"]
+        validation_guesses = predict({"audio": validation_audio})["probabilities"].argmax(axis=1)
+        validation = classification_metrics(validation_labels, validation_guesses, names)
+        for name in ("accuracy", "false_accept_unknown", "keyword_miss_rate"):
+            metrics[f"validation_{name}"] = validation[name]
         if "spokennumbers" in data:
             clips, words = data["spokennumbers"]
             guesses = [(predict({"audio": clip[None, :]})) for clip in clips]
@@ -663,17 +772,23 @@ def make_stream_function(model, answer):
     (batch, state size) as returned. Outputs: `label`, `probabilities` for everything heard so far, and the
     new `pending` and `state`.
 
-    The state's columns: for each recurrent layer, bottom first, `a<t>` then (LSTM) `c<t>`; then the
-    pooling's running statistics of the top layer's outputs: with "mean" their sum and the number of
+    The state's columns: with a convolution frontend, the last `kernel_size - 1` stacked frames it has read,
+    oldest first (its left context); for each recurrent layer, bottom first, `a<t>` then (LSTM) `c<t>`; then
+    the pooling's running statistics of the top layer's outputs: with "mean" their sum and the number of
     steps, with "max" their maximum plus 1 (outputs are above -1, so the zero start is exact).
     """
     log_mel = model.get_layer("log_mel")
     stack_frames = model.get_layer("stack_frames")
+    convolution = {layer.name: layer for layer in model.layers}.get("convolution")
     recurrent = recurrent_stack(model)
     head = model.get_layer("probabilities")
     pooling = pooling_of(model)
     top_units = recurrent[-1].units
-    sizes = [size for layer in recurrent for size in [layer.units] * layer.cell.state_count]
+    context_steps, stacked_width = 0, stack_frames.count * log_mel.mel_bands
+    if convolution is not None:
+        context_steps = convolution.kernel_size - 1
+    sizes = [context_steps * stacked_width]
+    sizes += [size for layer in recurrent for size in [layer.units] * layer.cell.state_count]
     sizes += {"mean": [top_units, 1], "max": [top_units], "last": []}[pooling]
     total = sum(sizes)
 
@@ -695,10 +810,13 @@ def make_stream_function(model, answer):
         features = stack_frames(log_mel(buffer))
         frames = tf.shape(features)[1] * stack_frames.count  # the frames used; the rest stay pending
         states = tf.split(state, sizes, axis=1)
-        recurrent_count = sum(layer.cell.state_count for layer in recurrent)
 
         def run():
-            sequence, new_states, offset = features, [], 0
+            sequence, new_states, offset = features, [states[0]], 1
+            if convolution is not None:
+                context = tf.reshape(states[0], [batch, context_steps, stacked_width])
+                sequence = convolution(features, context=context)
+                new_states = [tf.reshape(convolution.context_after(features, context), [batch, -1])]
             for layer in recurrent:
                 count = layer.cell.state_count
                 outputs = layer(sequence, initial_state=states[offset : offset + count], training=False)
@@ -717,8 +835,8 @@ def make_stream_function(model, answer):
             summary = new_states[-2] / tf.maximum(new_states[-1], 1.0)
         elif pooling == "max":
             summary = new_states[-1] - 1.0
-        else:
-            summary = new_states[recurrent_count - recurrent[-1].cell.state_count]
+        else:  # a<T> of the top layer: its first state
+            summary = new_states[1 + sum(layer.cell.state_count for layer in recurrent[:-1])]
         outputs = answer(head(summary))
         outputs["pending"] = buffer[:, frames * FRAME_STEP :]
         outputs["state"] = tf.concat(new_states, axis=1)

@@ -156,7 +156,8 @@ def export_dir(trained):
 def test_train_quick_reports_accuracy_false_accepts_and_human_digits(trained_speech):
     _, tmp_path, report = trained_speech
     model = report["model"]
-    for name in ("accuracy", "false_accept_unknown", "false_accept_silence", "spokennumbers_accuracy"):
+    for name in ("accuracy", "false_accept_unknown", "false_accept_silence", "spokennumbers_accuracy",
+                 "validation_accuracy", "validation_false_accept_unknown"):
         assert 0.0 <= model[name] <= 1.0, name
     assert len(model["spokennumbers_predictions"]) == 10
     assert {"majority class", "logistic regression on mean+std log-mel"} <= set(report["baselines"])
@@ -324,3 +325,93 @@ def test_batched_windows_are_listens_stream_windows(trained_speech):
     )
     np.testing.assert_allclose(centres, [centre for centre, _ in windows])
     np.testing.assert_allclose(probabilities, np.stack([row for _, row in windows]), atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The CRNN frontend: a causal convolution that streams
+# ---------------------------------------------------------------------------------------------------------
+
+
+def numpy_causal_convolution(inputs, kernel, bias, activation="relu"):
+    """y[t] = g(b + sum_j x[t - k + 1 + j] W_j), with zeros before the first step, one step at a time."""
+    taps = len(kernel)
+    padded = np.concatenate([np.zeros((len(inputs), taps - 1, inputs.shape[2])), inputs], axis=1)
+    outputs = np.zeros((len(inputs), inputs.shape[1], kernel.shape[2]))
+    for step in range(inputs.shape[1]):
+        for tap in range(taps):
+            outputs[:, step] += padded[:, step + tap] @ kernel[tap]
+    return np.maximum(outputs + bias, 0.0) if activation == "relu" else outputs + bias
+
+
+@pytest.mark.parametrize("activation", ["relu", "linear"])
+def test_causal_convolution_matches_numpy_and_sees_no_later_step(activation):
+    rng = np.random.default_rng(4)
+    layer = speech_keywords.CausalConvolution(5, kernel_size=3, activation=activation)
+    inputs = rng.normal(size=(2, 7, 4)).astype(np.float32)
+    layer(tf.constant(inputs))  # builds the weights
+    layer.bias.assign(rng.normal(size=5).astype(np.float32))
+    outputs = layer(tf.constant(inputs)).numpy()
+    reference = numpy_causal_convolution(inputs, layer.kernel.numpy(), layer.bias.numpy(), activation)
+    np.testing.assert_allclose(outputs, reference, atol=1e-5)
+    later = inputs.copy()
+    later[:, 4:] += 1.0
+    np.testing.assert_array_equal(layer(tf.constant(later)).numpy()[:, :4], outputs[:, :4])
+    assert layer(tf.zeros((2, 0, 4))).shape == (2, 0, 5)  # a chunk of no steps
+    with pytest.raises(ValueError, match="kernel_size.*Received: kernel_size=0"):
+        speech_keywords.CausalConvolution(5, kernel_size=0)
+    with pytest.raises(ValueError, match="activation.*Received: activation='tanh'"):
+        speech_keywords.CausalConvolution(5, activation="tanh")
+
+
+def tiny_crnn(pooling="mean", **settings):
+    """An untrained CRNN of a few units, with its config and the data dict `build_model` reads."""
+    keras.utils.set_random_seed(5)
+    config = speech_keywords.SpeechConfig(frontend="crnn", convolution_filters=6, convolution_kernel=4, units=(5, 4),
+                                          pooling=pooling, epochs=1, **settings)  # fmt: skip
+    audio = np.random.default_rng(7).normal(0, 0.1, (3, CLIP_SAMPLES)).astype(np.float32)
+    data = {"labels": LABELS, "feature_mean": None, "feature_std": None, "train": (audio, np.zeros(3, int)),
+            "test": (audio, np.zeros(3, int))}  # fmt: skip
+    return speech_keywords.SpeechKeywordsApp().build_model(config, data), config, data
+
+
+@pytest.mark.parametrize("pooling", ["mean", "last"])
+def test_crnn_streams_chunk_by_chunk_as_the_whole_clip(pooling):
+    """A tiny random CRNN, not trained: the stream function, fed chunks of any size, ends where the model
+    applied to the whole clip ends; its state carries the convolution's left context."""
+    model, _, _ = tiny_crnn(pooling)
+    assert model.get_layer("convolution").kernel.shape == (4, 80, 6)
+    stream = speech_keywords.make_stream_function(model, lambda probabilities: {"probabilities": probabilities})
+    audio = np.random.default_rng(6).normal(0, 0.1, (2, CLIP_SAMPLES)).astype(np.float32)
+    whole = model(audio, training=False).numpy()
+    for chunk in (1600, 333, CLIP_SAMPLES):
+        pending, state = np.zeros((2, 0), np.float32), np.zeros((2, 0), np.float32)
+        for begin in range(0, CLIP_SAMPLES, chunk):
+            outputs = stream(tf.constant(audio[:, begin : begin + chunk]), tf.constant(pending), tf.constant(state))
+            pending, state = outputs["pending"].numpy(), outputs["state"].numpy()
+        np.testing.assert_allclose(outputs["probabilities"].numpy(), whole, atol=1e-5)
+    context = 3 * 80  # kernel 4: three stacked steps of two 40-band frames
+    assert state.shape == (2, context + 5 + 4 + ({"mean": 4 + 1, "last": 0}[pooling]))
+
+
+def test_frontend_and_unknown_weight_errors():
+    with pytest.raises(ValueError, match="frontend.*Received: frontend='cnn'"):
+        speech_keywords.SpeechConfig(frontend="cnn")
+    with pytest.raises(ValueError, match="convolution_kernel.*Received: convolution_kernel=0"):
+        speech_keywords.SpeechConfig(convolution_kernel=0)
+    with pytest.raises(ValueError, match="convolution_activation.*Received: convolution_activation='tanh'"):
+        speech_keywords.SpeechConfig(convolution_activation="tanh")
+    with pytest.raises(ValueError, match="unknown_weight.*Received: unknown_weight=-1"):
+        speech_keywords.SpeechConfig(unknown_weight=-1)
+
+
+def test_crnn_export_streams_as_its_serving_default(tmp_path):
+    """The tiny CRNN exported (traced signatures, reloaded): `stream` in chunks gives `serving_default`'s answer."""
+    model, config, data = tiny_crnn(export_dir=str(tmp_path))
+    version_dir = pipeline.export(speech_keywords.SpeechKeywordsApp(), model, config, data)
+    signatures = tf.saved_model.load(str(version_dir)).signatures
+    audio = data["test"][0]
+    whole = signatures["serving_default"](audio=tf.constant(audio))
+    for chunk in (1600, 37):
+        streamed = stream_through(signatures["stream"], audio, chunk)
+        np.testing.assert_allclose(streamed["probabilities"].numpy(), whole["probabilities"].numpy(), atol=1e-5)
+        assert streamed["state"].shape == (3, 3 * 80 + 5 + 4 + 4 + 1)
