@@ -311,10 +311,19 @@ class TranslationApp(pipeline.App):
         def with_attention(text):
             return model.translate(text, beam_width=model.beam_width)
 
+        # The decoding that serving_default uses, so that `evaluate` on an export reports the export's own
+        # settings (chosen on validation at `train`), not the config's.
+        settings = {"beam_width": tf.constant(model.beam_width, tf.int32),
+                    "length_penalty": tf.constant(model.length_penalty, tf.float32)}  # fmt: skip
+
+        def decoding():
+            return dict(settings)
+
         return {
             "serving_default": (serve, text),
             "translate_greedy": (greedy, text),
             "translate_with_attention": (with_attention, text),
+            "decoding": (decoding, []),
         }
 
     def example_inputs(self, config, data):
@@ -338,9 +347,10 @@ class TranslationApp(pipeline.App):
             for name, value in translation_metrics.corpus_scores(validation, validation_references).items():
                 metrics[f"validation_{name}"] = value
         metrics["tokens"] = config.tokens
-        chosen = data.get("decoding_search")  # after a train with the search; else the config's settings
-        metrics["beam_width"] = chosen["beam_width"] if chosen else config.beam_width
-        metrics["length_penalty"] = chosen["length_penalty"] if chosen else config.length_penalty
+        chosen = data.get("decoding_search")  # after a train with the search
+        exported = exported_decoding(predict)
+        metrics["beam_width"] = exported["beam_width"] if exported else config.beam_width
+        metrics["length_penalty"] = exported["length_penalty"] if exported else config.length_penalty
         metrics["decoding_chosen_on_validation"] = bool(chosen)
         if chosen:
             metrics["decoding_candidates"] = chosen["candidates"]
@@ -515,6 +525,15 @@ def decoding_table(search, pairs):
 def export_signature(predict, name):
     """One signature of the export that `predict` serves (`pipeline.load_predictor` loads it once)."""
     return predict.signatures[name]
+
+
+def exported_decoding(predict):
+    """`{"beam_width", "length_penalty"}` of the export's serving_default, or None for an export made before
+    it had a `decoding` signature."""
+    if "decoding" not in predict.signatures:
+        return None
+    values = export_signature(predict, "decoding")()
+    return {"beam_width": int(values["beam_width"]), "length_penalty": round(float(values["length_penalty"]), 6)}
 
 
 def export_translations(predict, signature_name, texts):

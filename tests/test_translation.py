@@ -18,7 +18,7 @@ from apps.translation_text import END, START
 from serving.contracts import CONTRACTS
 from tests.helpers import folders, run_without_our_code
 
-SIGNATURES = {"serving_default", "translate_greedy", "translate_with_attention"}
+SIGNATURES = {"serving_default", "translate_greedy", "translate_with_attention", "decoding"}
 
 
 def decode(values):
@@ -273,7 +273,7 @@ texts = ["In the beginning God created the heavens and the earth.", "", "   ", "
          "and " * 400, "¿Who? 🎬"]
 out = {{}}
 for name in sorted(loaded.signatures):
-    result = loaded.signatures[name](text=tf.constant(texts))
+    result = loaded.signatures[name](**({{}} if name == "decoding" else {{"text": tf.constant(texts)}}))
     out[name] = {{key: [list(value.shape), value.dtype.name] for key, value in result.items()}}
 out["texts"] = [value.decode("utf-8") for value in loaded.signatures["serving_default"](text=tf.constant(texts))["translation"].numpy()]
 out["single"] = loaded.signatures["serving_default"](text=tf.constant(texts[:1]))["translation"].shape.as_list()
@@ -290,7 +290,18 @@ print(json.dumps(out))
     assert source == translation.TranslationConfig.max_source_tokens  # the long text is cut, not refused
     assert found["texts"][1] == "" and found["texts"][2] == ""  # empty in, empty out
     assert found["single"] == [1]
+    assert found["decoding"] == {"beam_width": [[], "int32"], "length_penalty": [[], "float32"]}
     assert list(CONTRACTS["translation"]["outputs"]) == ["translation"]
+
+
+def test_evaluate_reports_the_exports_decoding_not_the_configs(trained_translation):
+    _, tmp_path, report = trained_translation
+    quick = translation.TranslationConfig.QUICK
+    assert (report["model"]["beam_width"], report["model"]["length_penalty"]) == (quick["beam_width"], 0.6)
+    evaluated = pipeline.main(translation.TranslationApp(), ["evaluate", "--quick", "--beam-width", "5",
+                                                             *folders(tmp_path)])  # fmt: skip
+    assert (evaluated["model"]["beam_width"], evaluated["model"]["length_penalty"]) == (quick["beam_width"], 0.6)
+    assert evaluated["model"]["decoding_chosen_on_validation"] is False  # this export was made without the search
 
 
 def test_predict_verb_prints_translations(trained_translation, capsys):
