@@ -38,6 +38,8 @@ GLOVE = ("off", "frozen", "fine-tune", "both")
 # The words a pretraining language model predicts: the most frequent of the vocabulary; a rarer one is the OOV
 # token. 5,000 cover most of the summaries' words at a quarter of the cost of the whole 20k vocabulary.
 PRETRAINING_WORDS = 5000
+# The learning rate: "constant", or "cosine", from `learning_rate` down to 0 at the end of the last of `epochs`.
+LEARNING_RATE_DECAY = ("constant", "cosine")
 
 
 @dataclasses.dataclass
@@ -75,6 +77,7 @@ class SentimentConfig(Config):
     epochs: int = 8
     patience: int = 2
     learning_rate: float = 2e-3
+    learning_rate_decay: str = "constant"  # LEARNING_RATE_DECAY
     train_limit: int = 0  # use only this many training examples (0 = all), for --quick
 
     # Two members, so that the tests' quick export also averages members.
@@ -87,6 +90,9 @@ class SentimentConfig(Config):
         super().__post_init__()
         if self.pooling not in POOLING:
             raise ValueError(f"`pooling` must be one of {POOLING}. Received: pooling={self.pooling!r}")
+        if self.learning_rate_decay not in LEARNING_RATE_DECAY:
+            raise ValueError(f"`learning_rate_decay` must be one of {LEARNING_RATE_DECAY}. Received: "
+                             f"learning_rate_decay={self.learning_rate_decay!r}")  # fmt: skip
         if self.glove not in GLOVE:
             raise ValueError(f"`glove` must be one of {GLOVE}. Received: glove={self.glove!r}")
         for name in ("dropout", "word_dropout", "recurrent_dropout", "label_smoothing"):
@@ -249,6 +255,7 @@ class SentimentApp(pipeline.App):
         parser.add_argument("--ensemble-size", dest="ensemble_size", type=int,
                             help="members trained side by side, each on its own loss; the export averages them")
         parser.add_argument("--learning-rate", dest="learning_rate", type=float)
+        parser.add_argument("--learning-rate-decay", dest="learning_rate_decay", choices=LEARNING_RATE_DECAY)
         parser.add_argument("--pretrain-epochs", dest="pretrain_epochs", type=int,
                             help="epochs of a language model on the bundled corpus' plot summaries before the labels")
 
@@ -320,7 +327,7 @@ class SentimentApp(pipeline.App):
         else:
             loss = keras.losses.SparseCategoricalCrossentropy()
         model = keras.Model(tokens, probabilities, name="sentiment_classifier")
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss,
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, len(data["train"][0]))), loss=loss,
                       metrics=[keras.metrics.MeanMetricWrapper(ensemble_accuracy, name="accuracy")])  # fmt: skip
         return model
 
@@ -475,6 +482,14 @@ class SentimentApp(pipeline.App):
         axis.set_ylabel("true")
         axis.set_title(f"Test confusion matrix ({len(labels)} texts)")
         return [pipeline.save_figure(figure, report_dir / "confusion_matrix.png")]
+
+
+def learning_rate(config, examples):
+    """Adam's learning rate for `examples` training examples: `config.learning_rate`, or a schedule of it."""
+    if config.learning_rate_decay == "constant":
+        return config.learning_rate
+    steps = config.epochs * -(-examples // config.batch_size)  # the training batches of all epochs
+    return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
 
 
 def word_windows(texts, vocabulary, length):
