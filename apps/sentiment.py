@@ -334,7 +334,7 @@ class SentimentApp(pipeline.App):
     def build_member(self, config, data, index):
         """One member: embedding -> bidirectional LSTM -> pooling over words -> class probabilities. Returns it
         and a language model on the same embedding and LSTM (the logits of each word's next and previous word
-        among the `PRETRAINING_WORDS` most frequent, `[batch, time, words]` each), or None with pooling "last"."""
+        among the `PRETRAINING_WORDS` most frequent, `[batch, time, words]` each) when `pretrain_epochs`, else None."""
         classes = data["classes"]
         tokens = keras.Input(shape=(None,), dtype="int64", name="tokens")
         embedded = self.embed(config, data, tokens, seed=config.seed + index)
@@ -353,7 +353,9 @@ class SentimentApp(pipeline.App):
             name="bidirectional_lstm",
         )(embedded)
         language_model = None
-        if config.pooling != "last":  # forward states, then backward ones, as Bidirectional concatenates them
+        # Only when pretraining: the language model's layers draw their weights from the seeded random stream, which
+        # would otherwise change every later member's start.
+        if config.pretrain_epochs:  # forward states, then backward ones, as Bidirectional concatenates them
             words = min(PRETRAINING_WORDS, len(data["vocabulary"]))
             forward, backward = features[..., : config.units[-1]], features[..., config.units[-1] :]
             next_word = keras.layers.Dense(words, name="next_word")(forward)

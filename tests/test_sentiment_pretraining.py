@@ -46,7 +46,7 @@ def built(**settings):
 
 
 def test_each_direction_predicts_from_the_words_it_has_read_only():
-    config, data, member, language_model = built()
+    config, data, member, language_model = built(pretrain_epochs=1)
     tokens = np.array([[5, 6, 7, 8, 9, 10, 0, 0]])
     changed = tokens.copy()
     changed[0, 3] = 11  # the fourth word
@@ -75,6 +75,10 @@ def test_the_member_starts_from_the_pretrained_embedding_and_lstm():
     sentiment.pretrain(language_model, windows, config)
     after = [variable.numpy() for variable in member.get_layer("embedding").trainable_variables]
     assert not all(np.array_equal(old, new) for old, new in zip(before, after))
+
+
+def test_without_pretraining_no_language_model_is_built():
+    assert built()[-1] is None
 
 
 def test_pretraining_settings_that_cannot_work_are_refused():
