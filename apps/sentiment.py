@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 import layers
-from apps import pipeline
+from apps import pipeline, training
 from apps.classes import ClassProbabilities, model_labels
 from apps.config import Config, layer_sizes
 from data import glove, loaders, sources
@@ -490,8 +490,7 @@ def learning_rate(config, examples):
     """Adam's learning rate for `examples` training examples: `config.learning_rate`, or a schedule of it."""
     if config.learning_rate_decay == "constant":
         return config.learning_rate
-    steps = config.epochs * -(-examples // config.batch_size)  # the training batches of all epochs
-    return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
+    return training.cosine_decay(config.learning_rate, config.epochs, examples, config.batch_size)
 
 
 def word_windows(texts, vocabulary, length):

@@ -210,6 +210,13 @@ def higher_is_better(monitor):
     return not monitor.endswith("loss")
 
 
+def cosine_decay(learning_rate, epochs, examples, batch_size):
+    """A learning rate from `learning_rate` down to 0 at the end of the last of `epochs`, each of
+    ceil(`examples` / `batch_size`) steps, along half a cosine."""
+    steps = epochs * math.ceil(examples / batch_size)
+    return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
+
+
 def align_history(backup_dir, history_path):
     """Makes the CSV history agree with the backup a run resumes from.
 
