@@ -12,10 +12,13 @@ class Config:
     """Training and output settings; the CLI overrides any of them.
 
     Attributes:
-        epochs: upper bound; early stopping on the validation loss usually ends sooner.
+        epochs: upper bound; early stopping on the monitored validation metric usually ends sooner.
         batch_size: examples per step.
         learning_rate: Adam's step size.
         patience: epochs without validation improvement before early stopping restores the best weights.
+        monitor: the validation metric early stopping watches, and by which it chooses the epoch whose weights
+            are kept: "val_loss" (lower is better) or "val_" and a metric the app compiles, e.g. "val_accuracy"
+            (higher is better). Multi-worker training logs the loss only.
         seed: seeds Python, NumPy and TensorFlow, and turns on deterministic ops, so a run repeats exactly.
         dataset: "bundled" (offline, default) or the app's online dataset.
         data_path: the user's own file or folder to train and evaluate on instead of `dataset` (`--data`).
@@ -39,6 +42,7 @@ class Config:
     batch_size: int = 64
     learning_rate: float = 1e-3
     patience: int = 2
+    monitor: str = "val_loss"
     seed: int = 0
     dataset: str = "bundled"
     data_path: str = ""
@@ -64,6 +68,12 @@ class Config:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        if not isinstance(self.monitor, str) or not self.monitor.startswith("val_") or self.monitor == "val_":
+            raise ValueError(f"`monitor` must name a validation metric: 'val_loss' or 'val_' and a metric of the "
+                             f"app, e.g. 'val_accuracy'. Received: monitor={self.monitor!r}")  # fmt: skip
+        if self.distribute == "multi_worker" and self.monitor != "val_loss":
+            raise ValueError(f"Multi-worker training logs the validation loss only, so `monitor` must be 'val_loss' "
+                             f"with distribute='multi_worker'. Received: monitor={self.monitor!r}")  # fmt: skip
         if self.distribute not in DISTRIBUTE_CHOICES:
             raise ValueError(
                 f"`distribute` must be one of {DISTRIBUTE_CHOICES}. Received: distribute={self.distribute!r}"

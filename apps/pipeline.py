@@ -166,7 +166,7 @@ def shard_by_data(dataset):
 
 
 def fit(model, train_dataset, validation_dataset, config, run_dir, history_path):
-    """Fits with early stopping on the validation loss and the time budget, ending with the best epoch's
+    """Fits with early stopping on the monitored validation metric (`config.monitor`) and the time budget, ending with the best epoch's
     weights. A killed run, rerun, resumes from its last finished epoch and ends as an uninterrupted run.
     Returns the final `training.TrainingState` (epochs, best epoch, fitting seconds)."""
     backup = training.Backup(run_dir / "backup", model, config)
@@ -181,7 +181,7 @@ def fit(model, train_dataset, validation_dataset, config, run_dir, history_path)
             # epoch that the rerun trains again (align_history drops its row), never one without its row.
             keras.callbacks.CSVLogger(str(history_path), append=True),
             keras.callbacks.TensorBoard(str(run_dir / "logs")),
-            training.ResumableEarlyStopping(backup, state, config.patience, config.time_budget_minutes),
+            training.ResumableEarlyStopping(backup, state, config.patience, config.time_budget_minutes, config.monitor),
         ]
         if config.average_epochs > 1:
             callbacks.insert(-1, training.EpochWeights(weights_dir, state, config.average_epochs))
@@ -507,7 +507,9 @@ def build_parser(app):
         profile.add_argument("--demo", action="store_true", default=None,
                              help="demo profile: the smallest training that gets make demo's inputs right")
         sub.add_argument("--epochs", type=int)
-        sub.add_argument("--patience", type=int, help="epochs without a lower validation loss before stopping early")
+        sub.add_argument("--patience", type=int, help="epochs without a better --monitor value before stopping early")
+        sub.add_argument("--monitor", help="the validation metric that early stopping watches and that chooses the "
+                         "epoch kept: val_loss (default, lower is better) or another, e.g. val_accuracy (higher)")
         sub.add_argument("--batch-size", type=int, dest="batch_size")
         sub.add_argument("--seed", type=int)
         sub.add_argument("--dataset", help="bundled (default, offline) or the app's online dataset")

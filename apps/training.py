@@ -2,7 +2,7 @@
 
 A run that is killed and started again resumes from its last finished epoch with everything that decides
 the rest of training: the model's, optimizer's and random seeds' variables (`Backup`), early stopping's
-best loss, best epoch and wait, and the time budget's clock (`TrainingState`), the next shuffles and
+best monitored value, best epoch and wait, and the time budget's clock (`TrainingState`), the next shuffles and
 augmentations of the training data (`batches_from_epoch`), and a CSV history without the epochs it trains again
 (`align_history`). The single-machine `fit` and the multi-worker loop (apps/distributed.py) both use these.
 """
@@ -29,7 +29,8 @@ class TrainingState:
 
     Attributes:
         epoch: epochs finished, so the epoch a resumed run trains next; the history keeps the rows before it.
-        best_loss: the lowest validation loss so far.
+        best_value: the best value so far of the monitored validation metric (`Config.monitor`): the lowest
+            loss, or the highest accuracy.
         best_epoch: the epoch that reached it, whose variables training ends with; -1 before any.
         waited: epochs since the best one, for early stopping.
         seconds: fitting time so far, over every attempt of the run, for the time budget.
@@ -41,7 +42,7 @@ class TrainingState:
     """
 
     epoch: int = 0
-    best_loss: float = math.inf
+    best_value: float = math.inf
     best_epoch: int = -1
     waited: int = 0
     seconds: float = 0.0
@@ -50,12 +51,14 @@ class TrainingState:
     averaged_epochs: list = dataclasses.field(default_factory=list)
     settings: dict = dataclasses.field(default_factory=dict)
 
-    def end_epoch(self, validation_loss, seconds, patience, time_budget_minutes):
-        """Records a finished epoch that took `seconds`, and sets `stopped` if no other epoch should run:
-        after `patience` epochs without a lower validation loss, or before an epoch that would end past
-        `time_budget_minutes` of fitting (0: no limit), judged by the longest epoch so far."""
-        if validation_loss < self.best_loss:
-            self.best_loss, self.best_epoch, self.waited = float(validation_loss), self.epoch, 0
+    def end_epoch(self, value, seconds, patience, time_budget_minutes, higher_is_better=False):
+        """Records a finished epoch that took `seconds` and ended with the monitored validation `value`, and
+        sets `stopped` if no other epoch should run: after `patience` epochs without a better value (higher
+        with `higher_is_better`, else lower), or before an epoch that would end past `time_budget_minutes` of
+        fitting (0: no limit), judged by the longest epoch so far."""
+        better = value > self.best_value if higher_is_better else value < self.best_value
+        if better or (self.best_epoch < 0 and not math.isnan(value)):  # the first number is the best so far
+            self.best_value, self.best_epoch, self.waited = float(value), self.epoch, 0
         else:
             self.waited += 1
         self.epoch += 1
@@ -173,23 +176,30 @@ def batches_from_epoch(dataset, epoch):
 
 
 class ResumableEarlyStopping(keras.callbacks.Callback):
-    """Early stopping on the validation loss and the time budget, kept in `state` and saved with the
-    variables in `backup` after every epoch, so that a resumed run stops where an uninterrupted one would.
-    Put it after the callbacks that log the epoch: an epoch the backup holds then has its log."""
+    """Early stopping on a validation metric (`monitor`, a key of Keras' epoch logs) and the time budget, kept
+    in `state` and saved with the variables in `backup` after every epoch, so that a resumed run stops where an
+    uninterrupted one would. Put it after the callbacks that log the epoch: an epoch the backup holds then has
+    its log."""
 
-    def __init__(self, backup, state, patience, time_budget_minutes):
+    def __init__(self, backup, state, patience, time_budget_minutes, monitor="val_loss"):
         super().__init__()
         self.backup = backup
         self.state = state
         self.patience = patience
         self.time_budget_minutes = time_budget_minutes
+        self.monitor = monitor
 
     def on_train_begin(self, logs=None):
         self.last_epoch_end = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.monitor not in logs:
+            validation = sorted(name for name in logs if name.startswith("val_"))
+            raise ValueError(f"`monitor` must be a validation metric the model logs, one of {validation}. "
+                             f"Received: monitor={self.monitor!r}")  # fmt: skip
         now = time.perf_counter()
-        self.state.end_epoch(logs["val_loss"], now - self.last_epoch_end, self.patience, self.time_budget_minutes)
+        self.state.end_epoch(logs[self.monitor], now - self.last_epoch_end, self.patience, self.time_budget_minutes,
+                             higher_is_better=higher_is_better(self.monitor))  # fmt: skip
         self.last_epoch_end = now
         self.backup.save(self.state)
         if self.state.stopped:
@@ -243,6 +253,19 @@ def average_epoch_weights(model, directory, last_epoch, count):
         if keras.backend.is_float_dtype(weight.dtype):  # a counter, say, keeps its last value
             weight.assign((sum_ / len(epochs)).astype(weight.dtype))
     return epochs
+
+
+def higher_is_better(monitor):
+    """Whether a larger value of the logged metric `monitor` is better: not for a loss, yes for the rest
+    (accuracy and the like)."""
+    return not monitor.endswith("loss")
+
+
+def cosine_decay(learning_rate, epochs, examples, batch_size):
+    """A learning rate from `learning_rate` down to 0 at the end of the last of `epochs`, each of
+    ceil(`examples` / `batch_size`) steps, along half a cosine."""
+    steps = epochs * math.ceil(examples / batch_size)
+    return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
 
 
 def align_history(backup_dir, history_path):

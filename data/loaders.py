@@ -12,6 +12,7 @@ from data import sources
 
 BUNDLED_DIRECTORY = pathlib.Path(__file__).resolve().parent / "bundled"
 SENTIMENT_FILE = BUNDLED_DIRECTORY / "rotten_tomatoes.csv.gz"
+SENTIMENT_PLOTS_FILE = BUNDLED_DIRECTORY / "rotten_tomatoes_plots.csv.gz"  # the same corpus' plot summaries
 PRICES_FILE = BUNDLED_DIRECTORY / "sp500_prices.csv.gz"
 BIBLE_FILE = BUNDLED_DIRECTORY / "bible_en_es.tsv.gz"  # written by data/build_bible_corpus.py
 
@@ -76,12 +77,27 @@ def load_sentiment(dataset="bundled"):
     _check_dataset(dataset, SENTIMENT_DATASETS)
     if dataset == "imdb_reviews":
         return _load_imdb_reviews()
-    frame = pd.read_csv(SENTIMENT_FILE, keep_default_na=False)
-    splits = sources.grouped_split(frame["movie"], SPLIT_SEED, SPLIT_FRACTIONS)
+    frame, splits = _bundled_sentiment()
     return tuple(
         (frame.loc[splits == name, "text"].tolist(), frame.loc[splits == name, "label"].to_numpy(np.int64))
         for name in SPLIT_NAMES
     )
+
+
+def _bundled_sentiment():
+    """The bundled snippets and the split name of each, by movie."""
+    frame = pd.read_csv(SENTIMENT_FILE, keep_default_na=False)
+    return frame, sources.grouped_split(frame["movie"], SPLIT_SEED, SPLIT_FRACTIONS)
+
+
+def load_sentiment_plots():
+    """The bundled corpus' plot summaries (unlabelled, 1,083 films) but those of the films whose snippets
+    `load_sentiment()` puts in validation or test: a summary holds its film's names and plot words, which
+    would leak into the judged splits. Returns a list of texts, one per film."""
+    frame, splits = _bundled_sentiment()
+    held_out = set(frame.loc[splits != "train", "movie"])
+    plots = pd.read_csv(SENTIMENT_PLOTS_FILE, keep_default_na=False)
+    return plots.loc[~plots["movie"].isin(held_out), "text"].tolist()
 
 
 def tfds_data_directory():

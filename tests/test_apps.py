@@ -259,15 +259,68 @@ def test_training_state_stops_on_patience_and_before_an_epoch_past_the_time_budg
     state = training.TrainingState()
     for loss in (1.0, 0.5, 0.7, 0.6):
         state.end_epoch(loss, seconds=10.0, patience=2, time_budget_minutes=0)
-    assert (state.epoch, state.best_epoch, state.best_loss, state.waited, state.seconds) == (4, 1, 0.5, 2, 40.0)
+    assert (state.epoch, state.best_epoch, state.best_value, state.waited, state.seconds) == (4, 1, 0.5, 2, 40.0)
     assert state.stopped == "no validation improvement for 2 epochs" and state.finished(epochs=10)
     # A resumed run counts the time its killed attempts spent: 20 s, and epochs of up to 10 s.
-    resumed = training.TrainingState(epoch=2, best_epoch=1, best_loss=0.5, seconds=20.0, longest_epoch_seconds=10.0)
+    resumed = training.TrainingState(epoch=2, best_epoch=1, best_value=0.5, seconds=20.0, longest_epoch_seconds=10.0)
     resumed.end_epoch(0.4, seconds=4.0, patience=2, time_budget_minutes=0.5)  # 24 s + 10 s > 30 s
     assert "time budget of 0.5 minutes" in resumed.stopped and resumed.best_epoch == 2
     fresh = training.TrainingState()
     fresh.end_epoch(0.4, seconds=4.0, patience=2, time_budget_minutes=0.5)  # 4 s + 4 s <= 30 s
     assert not fresh.stopped and not fresh.finished(epochs=2) and fresh.finished(epochs=1)
+
+
+def test_early_stopping_keeps_the_epoch_its_monitor_chooses(tmp_path):
+    import keras
+
+    # A hand-written history where the two monitors disagree, as the sentiment runs' did: the loss is lowest after
+    # epoch 2, the accuracy highest after epoch 4.
+    history = [
+        {"val_loss": 0.50, "val_accuracy": 0.76},
+        {"val_loss": 0.47, "val_accuracy": 0.77},
+        {"val_loss": 0.48, "val_accuracy": 0.78},
+        {"val_loss": 0.49, "val_accuracy": 0.79},
+        {"val_loss": 0.51, "val_accuracy": 0.78},
+        {"val_loss": 0.52, "val_accuracy": 0.77},
+    ]
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.optimizer.build(model.trainable_variables)
+    expected = {"val_loss": (2, 4, 0.47), "val_accuracy": (4, 6, 0.79)}  # (epoch kept, epochs run, its value)
+    for monitor, (kept, run, value) in expected.items():
+        state = training.TrainingState()
+        stopping = training.ResumableEarlyStopping(
+            training.Backup(tmp_path / monitor, model, sentiment.SentimentConfig()), state, 2, 0, monitor
+        )
+        stopping.set_model(model)
+        stopping.on_train_begin()
+        for epoch, logs in enumerate(history):
+            stopping.on_epoch_end(epoch, {"loss": 0.4, **logs})
+            if model.stop_training:
+                break
+        model.stop_training = False
+        assert (state.best_epoch + 1, state.epoch, state.best_value) == (kept, run, value)
+    assert pipeline.config_from_arguments(
+        APPS["sentiment"], pipeline.build_parser(APPS["sentiment"]).parse_args(["train", "--monitor", "val_accuracy"])
+    ).monitor == "val_accuracy"
+
+
+def test_a_monitor_that_is_no_validation_metric_is_refused(tmp_path):
+    import keras
+
+    with pytest.raises(ValueError, match="Received: monitor='accuracy'"):
+        sentiment.SentimentConfig(monitor="accuracy")
+    with pytest.raises(ValueError, match="multi_worker.*Received: monitor='val_accuracy'"):
+        sentiment.SentimentConfig(monitor="val_accuracy", distribute="multi_worker")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.optimizer.build(model.trainable_variables)
+    stopping = training.ResumableEarlyStopping(
+        training.Backup(tmp_path, model, sentiment.SentimentConfig()), training.TrainingState(), 2, 0, "val_auc"
+    )
+    stopping.on_train_begin()
+    with pytest.raises(ValueError, match=r"one of \['val_accuracy', 'val_loss'\]. Received: monitor='val_auc'"):
+        stopping.on_epoch_end(0, {"loss": 0.5, "accuracy": 0.7, "val_loss": 0.5, "val_accuracy": 0.7})
 
 
 def test_time_budget_stops_fit_before_an_epoch_that_would_overrun(tmp_path):

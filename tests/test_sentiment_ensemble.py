@@ -160,3 +160,13 @@ def test_trailing_padding_is_cut_to_the_batchs_longest_text_and_changes_no_answe
         alone = keras.ops.convert_to_numpy(model(short))
         beside_a_long_text = model(vectorizer(np.array(["a good film", "good fun and a dull film " * 3])))
         np.testing.assert_allclose(keras.ops.convert_to_numpy(beside_a_long_text)[:1], alone, rtol=1e-5, atol=1e-6)
+
+
+def test_cosine_decay_reaches_zero_at_the_end_of_the_last_epoch():
+    config = sentiment.SentimentConfig(learning_rate=2e-3, learning_rate_decay="cosine", epochs=4, batch_size=64)
+    schedule = sentiment.learning_rate(config, examples=130)  # 3 batches an epoch, 12 in all
+    for step, expected in ((0, 2e-3), (6, 1e-3), (3, 1e-3 * (1 + np.cos(np.pi / 4))), (12, 0.0)):
+        np.testing.assert_allclose(float(schedule(step)), expected, rtol=1e-5, atol=1e-9)
+    assert sentiment.learning_rate(config.replace(learning_rate_decay="constant"), examples=130) == 2e-3
+    with pytest.raises(ValueError, match="Received: learning_rate_decay='linear'"):
+        sentiment.SentimentConfig(learning_rate_decay="linear")
