@@ -44,7 +44,7 @@ import numpy as np
 import tensorflow as tf
 
 import layers
-from apps import keyword_spotting, pipeline
+from apps import keyword_spotting, pipeline, training
 from apps.classes import ClassProbabilities, model_labels
 from apps.config import Config, layer_sizes
 from data import sources, speech
@@ -501,8 +501,7 @@ class SpeechKeywordsApp(pipeline.App):
         summary = keras.layers.Dropout(config.dropout, name="head_dropout")(sequence)
         probabilities = ClassProbabilities(data["labels"], name="probabilities")(summary)
         model = keras.Model(audio, probabilities, name="speech_keywords")
-        steps = config.epochs * math.ceil(len(data["train"][1]) / config.batch_size)
-        schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
+        schedule = training.cosine_decay(config.learning_rate, config.epochs, len(data["train"][1]), config.batch_size)
         model.compile(
             optimizer=keras.optimizers.Adam(schedule),
             loss="sparse_categorical_crossentropy",
