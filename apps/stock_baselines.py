@@ -88,16 +88,19 @@ def fit_garch(returns):
         return arch_model(returns, mean="Constant", vol="GARCH", p=1, q=1, dist="t").fit(disp="off").params
 
 
-def garch_forecasts(series, training_end, origins, horizon, params=None):
+def percent_log_returns(series):
+    """Daily log returns in percent of a pandas Series of positive prices, its gaps left out."""
+    return 100.0 * np.log(series.dropna()).diff().dropna()
+
+
+def garch_forecasts(series, params, origins, horizon):
     """GARCH's three quantiles of the price `horizon` steps after each of `origins` (dates of `series`, a
-    pandas Series of positive prices): `[len(origins), horizon, 3]`, fitted on the returns before
-    `training_end`, or with the given `params` of that fit (`fit_garch`)."""
+    pandas Series of positive prices): `[len(origins), horizon, 3]`, with the parameters `params` that
+    `fit_garch` fitted, filtered over the whole series."""
     from arch import arch_model
 
     series = series.dropna()
-    returns = 100.0 * np.log(series).diff().dropna()
-    if params is None:
-        params = fit_garch(returns[returns.index < training_end])
+    returns = percent_log_returns(series)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fixed = arch_model(returns, mean="Constant", vol="GARCH", p=1, q=1, dist="t").fix(params)
@@ -123,9 +126,8 @@ def garch_baseline(prices, tickers, target_dates, training_end, horizon, fits=No
     origins = prices.index[positions - 1]
     for ticker in np.unique(tickers):
         rows = np.flatnonzero(tickers == ticker)
-        series = prices[ticker].dropna()
         if ticker not in fits:
-            returns = 100.0 * np.log(series).diff().dropna()
+            returns = percent_log_returns(prices[ticker])
             fits[ticker] = fit_garch(returns[returns.index < training_end])
-        quantiles[rows] = garch_forecasts(series, training_end, origins[rows], horizon, fits[ticker])
+        quantiles[rows] = garch_forecasts(prices[ticker], fits[ticker], origins[rows], horizon)
     return quantiles[..., 0], quantiles[..., 1], quantiles[..., 2]
