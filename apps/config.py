@@ -7,6 +7,14 @@ from data import sources
 DISTRIBUTE_CHOICES = ("none", "mirrored", "multi_worker")
 
 
+def validate_integer(name, value, lowest=1):
+    """`value` if it is an integer (not a bool) of at least `lowest`, else a ValueError naming what was received."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+        expected = "a positive integer" if lowest == 1 else f"an integer >= {lowest}"
+        raise ValueError(f"`{name}` must be {expected}. Received: {name}={value!r}")
+    return value
+
+
 @dataclasses.dataclass
 class Config:
     """Training and output settings; the CLI overrides any of them.
@@ -65,9 +73,7 @@ class Config:
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "patience", "average_epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+            validate_integer(name, getattr(self, name))
         if not isinstance(self.monitor, str) or not self.monitor.startswith("val_") or self.monitor == "val_":
             raise ValueError(f"`monitor` must name a validation metric: 'val_loss' or 'val_' and a metric of the "
                              f"app, e.g. 'val_accuracy'. Received: monitor={self.monitor!r}")  # fmt: skip

@@ -11,6 +11,8 @@ Used by sentiment (`--ensemble-size`, three BiLSTMs by default) and stock foreca
 
 import keras
 
+from apps.config import validate_integer
+
 HELP = "members trained side by side, each on its own loss; the export serves their mean"
 
 
@@ -21,9 +23,7 @@ def add_argument(parser):
 
 def validate_size(size):
     """`size` if it is a positive integer, else a ValueError naming what was received."""
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"`ensemble_size` must be a positive integer. Received: ensemble_size={size!r}")
-    return size
+    return validate_integer("ensemble_size", size)
 
 
 def member_name(name, index, size):

@@ -25,7 +25,7 @@ import tensorflow as tf
 import layers
 from apps import ensembles, pipeline, training
 from apps.classes import ClassProbabilities, model_labels
-from apps.config import Config, layer_sizes
+from apps.config import Config, layer_sizes, validate_integer
 from data import glove, loaders, sources
 from layers.cell import validate_fraction
 from serving import formats
@@ -107,9 +107,7 @@ class SentimentConfig(Config):
             validate_fraction(name, getattr(self, name))
         ensembles.validate_size(self.ensemble_size)
         self.units = layer_sizes(self.units)
-        epochs = self.pretrain_epochs
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-            raise ValueError(f"`pretrain_epochs` must be an integer >= 0. Received: pretrain_epochs={epochs!r}")
+        epochs = validate_integer("pretrain_epochs", self.pretrain_epochs, lowest=0)
         if epochs and (self.data_path or self.dataset != "bundled"):
             raise ValueError("`pretrain_epochs` reads the plot summaries of the bundled corpus, so it needs the bundled "
                              f"data. Received: pretrain_epochs={epochs} with dataset={self.dataset!r}, "

@@ -46,7 +46,7 @@ import tensorflow as tf
 import layers
 from apps import keyword_spotting, pipeline, training
 from apps.classes import ClassProbabilities, model_labels
-from apps.config import Config, layer_sizes
+from apps.config import Config, layer_sizes, validate_integer
 from data import sources, speech
 from data.speech import human
 from serving import formats
@@ -116,9 +116,7 @@ class SpeechConfig(Config):
             raise ValueError(f"`convolution_activation` must be one of {CONVOLUTION_ACTIVATIONS}. Received: "
                              f"convolution_activation={self.convolution_activation!r}")  # fmt: skip
         for name in ("convolution_filters", "convolution_kernel"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+            validate_integer(name, getattr(self, name))
         if isinstance(self.unknown_weight, bool) or not isinstance(self.unknown_weight, (int, float)) or not (
             0 < self.unknown_weight < math.inf
         ):
@@ -215,9 +213,7 @@ class StackFrames(keras.layers.Layer):
 
     def __init__(self, count=2, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValueError(f"`count` must be a positive integer. Received: count={count!r}")
-        self.count = count
+        self.count = validate_integer("count", count)
 
     def call(self, frames):
         groups = tf.shape(frames)[1] // self.count
@@ -259,11 +255,8 @@ class CausalConvolution(keras.layers.Layer):
         if activation not in CONVOLUTION_ACTIVATIONS:
             raise ValueError(f"`activation` must be one of {CONVOLUTION_ACTIVATIONS}. Received: activation={activation!r}")
         self.activation = activation
-        for name, value in (("filters", filters), ("kernel_size", kernel_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-        self.filters = filters
-        self.kernel_size = kernel_size
+        self.filters = validate_integer("filters", filters)
+        self.kernel_size = validate_integer("kernel_size", kernel_size)
 
     def build(self, input_shape):
         features = input_shape[-1]

@@ -26,7 +26,7 @@ from keras import ops
 
 import layers
 from apps import ensembles, pipeline, stock_baselines
-from apps.config import Config, layer_sizes
+from apps.config import Config, layer_sizes, validate_integer
 from data import loaders, sources
 
 QUANTILES = stock_baselines.QUANTILES  # (0.1, 0.5, 0.9): the 80% interval and the median, one tuple for model and scores
@@ -79,9 +79,7 @@ class StockConfig(Config):
     def __post_init__(self):
         super().__post_init__()
         for name, lowest in (("window", MINIMUM_WINDOW), ("horizon", 1), ("train_stride", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
-                raise ValueError(f"`{name}` must be an integer >= {lowest}. Received: {name}={value!r}")
+            validate_integer(name, getattr(self, name), lowest)
         ensembles.validate_size(self.ensemble_size)
         self.units = layer_sizes(self.units)
         if isinstance(self.scale_decay, bool) or not isinstance(self.scale_decay, (int, float)) or not (

@@ -18,6 +18,8 @@ import time
 import keras
 import tensorflow as tf
 
+from apps.config import validate_integer
+
 STATE_FILE = "state.json"
 # Settings a rerun may change and still resume: where it writes, and how long it may go on.
 RESUMABLE_CHANGES = ("epochs", "patience", "time_budget_minutes", "export_dir", "reports_dir", "runs_dir")
@@ -238,8 +240,7 @@ def average_epoch_weights(model, directory, last_epoch, count):
 
     Averaging the last checkpoints of one run (Vaswani et al., 2017 averaged the last 5 or 20) smooths the
     noise of the final steps of Adam without another training."""
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"`count` must be a positive integer. Received: count={count!r}")
+    validate_integer("count", count)
     epochs = list(range(max(1, last_epoch - count + 1), last_epoch + 1))
     missing = [epoch for epoch in epochs if not pathlib.Path(epoch_weights_path(directory, epoch)).exists()]
     if not epochs or missing:

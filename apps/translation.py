@@ -46,7 +46,7 @@ import tensorflow as tf
 
 import layers
 from apps import pipeline, translation_model, translation_subwords, translation_text
-from apps.config import Config, layer_sizes
+from apps.config import Config, layer_sizes, validate_integer
 from apps.translation_text import END, START
 from layers.cell import validate_fraction
 from serving import formats
@@ -145,9 +145,7 @@ class TranslationConfig(Config):
         names = ("beam_width", "max_source_tokens", "max_output_tokens", "max_words", "embedding_dim",
                  "source_vocabulary", "target_vocabulary", "subword_vocabulary")  # fmt: skip
         for name in names:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+            validate_integer(name, getattr(self, name))
         self.beam_widths, self.length_penalties = tuple(self.beam_widths), tuple(self.length_penalties)
         if not self.beam_widths or any(isinstance(width, bool) or not isinstance(width, int) or width < 1
                                        for width in self.beam_widths):  # fmt: skip

@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 
+from apps.config import validate_integer
+
 # A word keeps its inner apostrophes ("don’t", "Pharaoh’s"); every other non-space character is its own token.
 TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 # No space after these when the tokens are joined back into text, and none before the closing ones.
@@ -121,8 +123,7 @@ class WordByWordBaseline:
     def __init__(self, method="ibm1", iterations=IBM1_ITERATIONS):
         if method not in METHODS:
             raise ValueError(f"`method` must be one of {METHODS}. Received: method={method!r}")
-        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-            raise ValueError(f"`iterations` must be a positive integer. Received: iterations={iterations!r}")
+        validate_integer("iterations", iterations)
         self.method = method
         self.iterations = iterations
         self.dictionary = {}

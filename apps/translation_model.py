@@ -7,7 +7,7 @@ from keras import ops
 
 import layers
 from apps import translation_search, translation_subwords, translation_text
-from apps.config import layer_sizes
+from apps.config import layer_sizes, validate_integer
 from apps.translation_text import END, PAD_ID, START, START_ID, UNKNOWN_ID
 from layers.cell import validate_fraction
 
@@ -122,8 +122,7 @@ class Translator(keras.Model):
             )
         if tokens not in TOKENS:
             raise ValueError(f"`tokens` must be one of {TOKENS}. Received: tokens={tokens!r}")
-        if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
-            raise ValueError(f"`beam_width` must be a positive integer. Received: beam_width={beam_width!r}")
+        validate_integer("beam_width", beam_width)
         layer_class = layers.recurrent_layer_class(cell)
         self.source_vocabulary = list(source_vocabulary)
         self.target_vocabulary = list(target_vocabulary)
