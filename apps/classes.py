@@ -2,6 +2,8 @@
 
 import keras
 
+from apps.config import validate_integer
+
 
 @keras.saving.register_keras_serializable(package="rnn_suite")
 class ClassProbabilities(keras.layers.Dense):
@@ -16,9 +18,12 @@ class ClassProbabilities(keras.layers.Dense):
         thresholds: optional `{label: probability}`, the lowest probability at which the app reports that class
             (the keyword spotter's operating point, chosen on validation after training). Kept with the model
             and its exports like the names.
+        smoothing: the number of consecutive windows whose probabilities the keyword spotter averages before
+            applying the thresholds (chosen with them on validation; 1: none). Kept like the thresholds; a model
+            saved before it existed loads with 1.
     """
 
-    def __init__(self, labels, thresholds=None, **kwargs):
+    def __init__(self, labels, thresholds=None, smoothing=1, **kwargs):
         kwargs.setdefault("activation", "softmax")
         labels = [str(label) for label in labels]
         if len(labels) < 2 or len(set(labels)) != len(labels):
@@ -30,6 +35,8 @@ class ClassProbabilities(keras.layers.Dense):
         self.thresholds = None
         if thresholds is not None:
             self.set_thresholds(thresholds)
+        self.smoothing = 1
+        self.set_smoothing(smoothing)
 
     def set_thresholds(self, thresholds):
         """Sets `thresholds` (`{label: probability}`, labels of this head, probabilities from 0 to 1)."""
@@ -43,9 +50,13 @@ class ClassProbabilities(keras.layers.Dense):
                              f"Received: unknown labels {unknown}, values out of range {wrong}")  # fmt: skip
         self.thresholds = {str(label): float(value) for label, value in thresholds.items()}
 
+    def set_smoothing(self, smoothing):
+        """Sets `smoothing`, the number of windows averaged: a positive integer."""
+        self.smoothing = validate_integer("smoothing", smoothing)
+
     def get_config(self):
         config = {key: value for key, value in super().get_config().items() if key != "units"}
-        return {**config, "labels": list(self.labels), "thresholds": self.thresholds}
+        return {**config, "labels": list(self.labels), "thresholds": self.thresholds, "smoothing": self.smoothing}
 
 
 def model_labels(model):
