@@ -25,9 +25,12 @@ saved with the model, in its `ClassProbabilities` head, so the export's `labels`
 
 A spotter left switched on is judged by false accepts per hour of keyword-free audio and the keywords it then
 misses (`apps/keyword_spotting.py`). After training, a threshold per keyword is chosen on an hour of the
-validation split's keyword-free audio (`data/speech/negatives.py`) for at most 0.5 false accepts per hour; the
-head keeps them, the `labels` signature returns them, and `listen` uses them unless `--threshold` is given. The
-report measures both numbers and the DET curve on the test split's own hour, real people's speech included.
+validation split's keyword-free audio (`data/speech/negatives.py`) for at most 0.5 false accepts per hour, for
+each number k of consecutive windows whose probabilities `listen` may average before the thresholds
+(`smoothing_windows`); the k whose thresholds miss the fewest of the validation split's keyword clips placed in
+long audio is kept with them. The head keeps both, the `labels` signature returns both (`thresholds`,
+`smoothing`), and `listen` uses them unless `--threshold` or `--smoothing` is given. The report measures both
+numbers and the DET curve on the test split's own hour, real people's speech included.
 """
 
 import argparse
@@ -97,6 +100,10 @@ class SpeechConfig(Config):
     # most 0.5 false accepts per hour (`keyword_spotting.calibrate`); the export ships them and `listen` uses them.
     # The report then measures false accepts per hour and false rejects on the test split's long audio too.
     calibrate: bool = True
+    # Calibration also chooses how many consecutive windows `listen` averages before its rule (causal: a window
+    # and the ones before it), by the lowest validation false-reject rate at each k's calibrated thresholds
+    # (`keyword_spotting.calibrate_smoothing`); 1 is no smoothing. The head keeps k, the export ships it.
+    smoothing_windows: tuple = (1, 2, 3, 4)
     long_negative_minutes: float = 5.5  # each of the 11 files of a split's long keyword-free audio: 1 h in all
 
     small_corpus: bool = False  # the quick corpus (about 1.6k clips, 40 espeak-ng voices): --demo trains on it
@@ -117,6 +124,13 @@ class SpeechConfig(Config):
                              f"convolution_activation={self.convolution_activation!r}")  # fmt: skip
         for name in ("convolution_filters", "convolution_kernel"):
             validate_integer(name, getattr(self, name))
+        if not isinstance(self.smoothing_windows, (tuple, list)) or not self.smoothing_windows or any(
+            isinstance(value, bool) or not isinstance(value, int) or value < 1 for value in self.smoothing_windows
+        ):
+            raise ValueError("`smoothing_windows` must be a non-empty tuple of positive integers, the numbers of "
+                             f"windows averaged that calibration chooses from. Received: "
+                             f"smoothing_windows={self.smoothing_windows!r}")  # fmt: skip
+        self.smoothing_windows = tuple(self.smoothing_windows)
         if isinstance(self.unknown_weight, bool) or not isinstance(self.unknown_weight, (int, float)) or not (
             0 < self.unknown_weight < math.inf
         ):
@@ -519,9 +533,11 @@ class SpeechKeywordsApp(pipeline.App):
             return answer(model(loudest_second(checked_audio(audio)), training=False))
 
         thresholds = tf.constant(export_thresholds(model), tf.float32)
+        smoothing = tf.constant(model.get_layer("probabilities").smoothing, tf.int32)
 
         def labels():
-            return {"labels": table.lookup(tf.range(count, dtype=tf.int64)), "thresholds": thresholds}
+            return {"labels": table.lookup(tf.range(count, dtype=tf.int64)), "thresholds": thresholds,
+                    "smoothing": smoothing}  # fmt: skip
 
         endpoints = {
             "serving_default": (serve, [tf.TensorSpec([None, None], tf.float32, name="audio")]),
@@ -537,8 +553,11 @@ class SpeechKeywordsApp(pipeline.App):
         return endpoints
 
     def calibrate(self, config, data, model):
-        """Per-keyword thresholds for at most 0.5 false accepts per hour on the validation split's long
-        keyword-free audio, kept in the model's head (so in its `.keras` file and its exports)."""
+        """The smoothing and per-keyword thresholds, chosen on the validation split, kept in the model's head (so
+        in its `.keras` file and its exports): for each k of `config.smoothing_windows`, the thresholds for at
+        most 0.5 false accepts per hour on the split's long keyword-free audio with k windows averaged, and the
+        false-reject rate of the split's keyword clips placed in long audio at them; the k with the lowest
+        false-reject rate wins, the smaller on a tie (`keyword_spotting.calibrate_smoothing`)."""
         if not config.calibrate or is_bidirectional(model):
             return
         names = list(data["labels"])
@@ -547,15 +566,27 @@ class SpeechKeywordsApp(pipeline.App):
         except speech.EnginesMissing as error:
             print(f"Thresholds not calibrated (listen keeps its default {DEFAULT_THRESHOLD}): {error}")
             return
-        scored = keyword_spotting.score_negatives(model_probabilities(model), recordings)
-        thresholds = keyword_spotting.calibrate(scored, names)
-        model.get_layer("probabilities").set_thresholds(thresholds)
-        count, hours, _, _ = keyword_spotting.false_accepts(scored, names, thresholds)
-        data["calibration"] = {"validation_hours": hours, "validation_false_accepts": count,
-                               "thresholds": thresholds}  # fmt: skip
-        print(f"Thresholds for <= {keyword_spotting.TARGET_FALSE_ACCEPTS_PER_HOUR} false accepts per hour, chosen on "
-              f"{hours:.2f} h of the validation split's keyword-free audio ({count} false accepts there): "
-              + ", ".join(f"{label} {value:.3f}" for label, value in thresholds.items()))  # fmt: skip
+        probabilities_of = model_probabilities(model)
+        scored = keyword_spotting.score_negatives(probabilities_of, recordings)
+        placed = score_split_placed_keywords(config, data, "validation", probabilities_of,
+                                             history=max(config.smoothing_windows) - 1)  # fmt: skip
+        rows, chosen = keyword_spotting.calibrate_smoothing(scored, placed, names, config.smoothing_windows)
+        head = model.get_layer("probabilities")
+        head.set_thresholds(chosen["thresholds"])
+        head.set_smoothing(chosen["smoothing"])
+        hours = chosen["hours"]
+        data["calibration"] = {
+            "validation_hours": hours, "validation_false_accepts": chosen["false_accepts"],
+            "validation_false_reject_rate": chosen["false_reject_rate"], "thresholds": chosen["thresholds"],
+            "smoothing": chosen["smoothing"], "validation_placed_clips": int(len(placed[0])),
+            "smoothing_candidates": [{key: row[key] for key in ("smoothing", "false_accepts", "false_reject_rate")}
+                                     for row in rows],
+        }  # fmt: skip
+        print(smoothing_table(rows, chosen, hours, len(placed[0])))
+        print(f"Thresholds for <= {keyword_spotting.TARGET_FALSE_ACCEPTS_PER_HOUR} false accepts per hour with "
+              f"{chosen['smoothing']} window(s) averaged, chosen on {hours:.2f} h of the validation split's "
+              f"keyword-free audio ({chosen['false_accepts']} false accepts there): "
+              + ", ".join(f"{label} {value:.3f}" for label, value in chosen["thresholds"].items()))  # fmt: skip
 
     def example_inputs(self, config, data):
         audio = data["test"][0]
@@ -851,6 +882,25 @@ def export_thresholds(model):
     return [calibrated.get(label, DEFAULT_THRESHOLD) if keyword else 1.0 for label, keyword in zip(labels, keywords)]
 
 
+def smoothing_table(rows, chosen, hours, clips):
+    """Calibration's choice of smoothing as printed: a line per k, the chosen one marked."""
+    lines = [f"Smoothing chosen on the validation split ({hours:.2f} h of keyword-free audio, {clips} placed "
+             "keyword clips), each k at its own calibrated thresholds:",
+             "  windows averaged | false accepts per hour | false-reject rate"]  # fmt: skip
+    lines += [f"  {row['smoothing']:16d} | {row['false_accepts'] / hours:22.2f} | {100 * row['false_reject_rate']:16.1f}%"
+              + ("  <- chosen" if row is chosen else "") for row in rows]  # fmt: skip
+    return "\n".join(lines)
+
+
+def signature_smoothing(signatures):
+    """The number of windows `listen` averages, from a loaded (or served) export's `labels` signature; 1 for an
+    export made before smoothing was calibrated (its `labels` signature has no `smoothing`)."""
+    outputs = signatures["labels"]()
+    if "smoothing" not in outputs:
+        return 1
+    return int(np.asarray(outputs["smoothing"]))
+
+
 def signature_thresholds(signatures, labels):
     """`{keyword: threshold}` from a loaded (or served) export's `labels` signature; None for an export made
     before thresholds were calibrated (its `labels` signature has no `thresholds`)."""
@@ -876,10 +926,21 @@ def model_probabilities(model):
     return lambda clips: model.predict_on_batch(np.asarray(clips, np.float32))
 
 
+def score_split_placed_keywords(config, data, split, probabilities_of, history=0):
+    """The split's keyword clips placed in long audio between its `_silence_` clips
+    (`keyword_spotting.score_placed_keywords`), at the offsets `config.seed` draws, with `history` windows before."""
+    names = list(data["labels"])
+    audio, labels = data[split]
+    background = audio[labels == names.index(speech.SILENCE)] if speech.SILENCE in names else np.zeros((1, CLIP_SAMPLES))
+    return keyword_spotting.score_placed_keywords(probabilities_of, audio, labels, names, background,
+                                                  np.random.default_rng(config.seed), history=history)  # fmt: skip
+
+
 def spotting_evaluation(config, data, predict, names):
     """False accepts per hour on the test split's long keyword-free audio and false rejects of its keyword clips
-    placed in long audio, at the export's thresholds and at `DEFAULT_THRESHOLD`, and the DET curve. Keeps the
-    details in `data["spotting"]` for the plot and `long_audio.md`; returns the report's numbers."""
+    placed in long audio, at the export's thresholds and at `DEFAULT_THRESHOLD`, and the DET curve, all with the
+    windows averaged over the export's smoothing as `listen` averages them. Keeps the details in
+    `data["spotting"]` for the plot and `long_audio.md`; returns the report's numbers."""
     try:
         recordings, manifest = negatives_for(config, data, "test")
     except speech.EnginesMissing as error:
@@ -887,19 +948,16 @@ def spotting_evaluation(config, data, predict, names):
         return {}
     probabilities_of = lambda clips: predict({"audio": clips})["probabilities"]  # noqa: E731
     thresholds = signature_thresholds(predict.signatures, names)
+    smoothing = signature_smoothing(predict.signatures)
     scored = keyword_spotting.score_negatives(probabilities_of, recordings)
-    audio, labels = data["test"]
-    background = audio[labels == names.index(speech.SILENCE)] if speech.SILENCE in names else np.zeros((1, CLIP_SAMPLES))
-    placed = keyword_spotting.score_placed_keywords(
-        probabilities_of, audio, labels, names, background, np.random.default_rng(config.seed)
-    )
+    placed = score_split_placed_keywords(config, data, "test", probabilities_of, history=smoothing - 1)
     metrics, points = {}, {}
     settings = [(f"at {DEFAULT_THRESHOLD}", DEFAULT_THRESHOLD)]
     if thresholds is not None:  # an export made before calibration has none
         settings.insert(0, ("calibrated", thresholds))
     for name, setting in settings:
-        count, hours, by_kind, by_label = keyword_spotting.false_accepts(scored, names, setting)
-        missed, clip_labels = keyword_spotting.false_rejects(placed, names, setting)
+        count, hours, by_kind, by_label = keyword_spotting.false_accepts(scored, names, setting, smoothing)
+        missed, clip_labels = keyword_spotting.false_rejects(placed, names, setting, smoothing)
         points[name] = {
             "false_accepts": count, "false_accepts_per_hour": count / hours, "false_reject_rate": float(missed.mean()),
             "by_kind": {kind: {"false_accepts": kind_count, "hours": kind_hours}
@@ -913,9 +971,11 @@ def spotting_evaluation(config, data, predict, names):
         metrics[f"false_reject_rate{suffix}"] = float(missed.mean())
     metrics["long_negative_hours"] = sum(hours for _, _, hours, _, _ in scored)
     metrics["placed_keyword_clips"] = int(len(placed[0]))
-    curve = keyword_spotting.det_curve(scored, placed, names)
-    data["spotting"] = {"thresholds": thresholds, "points": points, "det_curve": curve, "manifest": manifest,
-                        "calibration": data.get("calibration"), "placed_clips": int(len(placed[0]))}  # fmt: skip
+    metrics["smoothing"] = smoothing
+    curve = keyword_spotting.det_curve(scored, placed, names, smoothing=smoothing)
+    data["spotting"] = {"thresholds": thresholds, "smoothing": smoothing, "points": points, "det_curve": curve,
+                        "manifest": manifest, "calibration": data.get("calibration"),
+                        "placed_clips": int(len(placed[0]))}  # fmt: skip
     metrics["spotting"] = {key: value for key, value in data["spotting"].items() if key != "manifest"}
     return metrics
 
@@ -950,6 +1010,9 @@ def long_audio_report(spotting):
     """`long_audio.md`: the operating points, per keyword and per kind of audio, the DET curve's points, and
     what the long negative audio holds."""
     lines = ["# Keyword spotting on long audio (test split)", ""]
+    if spotting.get("smoothing", 1) > 1:
+        lines += [f"Each window's probabilities are the mean of its own and the {spotting['smoothing'] - 1} windows' "
+                  "before it, as `listen` averages them with this export (every setting below).", ""]  # fmt: skip
     lines += ["| setting | false accepts per hour | false-reject rate |", "|---|---|---|"]
     for name, point in spotting["points"].items():
         lines.append(f"| {name} | {point['false_accepts_per_hour']:.2f} ({point['false_accepts']}) | "
@@ -997,6 +1060,14 @@ def long_audio_report(spotting):
         calibration = spotting["calibration"]
         lines += ["", f"Thresholds chosen on {calibration['validation_hours']:.2f} h of the validation split's "
                   f"long audio, where they give {calibration['validation_false_accepts']} false accepts."]
+        if "smoothing_candidates" in calibration:
+            lines += ["", "Windows averaged, chosen with the thresholds on the validation split (lowest false-reject "
+                      f"rate of its {calibration['validation_placed_clips']} placed keyword clips, each k at its "
+                      "own thresholds):", "", "| windows averaged | validation false accepts per hour | "
+                      "validation false-reject rate |", "|---|---|---|"]  # fmt: skip
+            lines += [f"| {row['smoothing']}{' (chosen)' if row['smoothing'] == calibration['smoothing'] else ''} | "
+                      f"{row['false_accepts'] / calibration['validation_hours']:.2f} | "
+                      f"{100 * row['false_reject_rate']:.1f}% |" for row in calibration["smoothing_candidates"]]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -1074,6 +1145,10 @@ def add_listen_arguments(parser):
                         help="lowest keyword probability reported, for every keyword (default: the export's "
                              f"per-keyword thresholds, calibrated for <= 0.5 false accepts per hour; "
                              f"{DEFAULT_THRESHOLD} for an export without them)")  # fmt: skip
+    parser.add_argument("--smoothing", type=int,
+                        help="windows whose probabilities are averaged before the thresholds (a window and the ones "
+                             "before it; default: the export's, chosen with its thresholds; 1 for an export without "
+                             "it, and 1 is no smoothing)")  # fmt: skip
     parser.add_argument("--hop-ms", type=int, default=200, dest="hop_ms",
                         help="a new 1 s window starts every hop (a multiple of 100 ms)")  # fmt: skip
     parser.add_argument("--server", help="HOST:PORT of a model server's gRPC port: stream through its speech_keywords "
@@ -1153,9 +1228,10 @@ def call_stream(stream_signature, audio, pending, state):
     return {name: value.numpy() for name, value in outputs.items()}
 
 
-def detect(stream_signature, audio, labels, threshold=DEFAULT_THRESHOLD, hop_ms=200):
-    """Time-stamped keyword detections in a long recording: the windows of `stream_windows` whose most
-    probable class is a keyword (of `labels`, the export's class names) at its threshold or above
+def detect(stream_signature, audio, labels, threshold=DEFAULT_THRESHOLD, hop_ms=200, smoothing=1):
+    """Time-stamped keyword detections in a long recording: the windows of `stream_windows`, their
+    probabilities averaged over `smoothing` windows (the window and the ones before it: `keyword_spotting.smooth`),
+    whose most probable class is a keyword (of `labels`, the export's class names) at its threshold or above
     (`threshold`: one number for every keyword, or `{keyword: threshold}` as the export's `labels` signature
     gives them). Of detections less than 1 s apart (overlapping windows) only the most probable is kept: a word
     is reported once, and a window that catches only the end of "stop" does not add an "up"
@@ -1166,7 +1242,7 @@ def detect(stream_signature, audio, labels, threshold=DEFAULT_THRESHOLD, hop_ms=
     windows = list(stream_windows(stream_signature, audio, hop_ms))  # 22 numbers a window: 3 MB for an hour
     centres = np.array([centre for centre, _ in windows])
     probabilities = np.array([row for _, row in windows]).reshape(len(windows), len(labels))
-    return keyword_spotting.detections(centres, probabilities, labels, threshold)
+    return keyword_spotting.detections(centres, probabilities, labels, threshold, smoothing)
 
 
 def served_signatures(address):
@@ -1210,8 +1286,15 @@ def listen_with(signatures, arguments, source):
         threshold = signature_thresholds(signatures, labels) or DEFAULT_THRESHOLD
     elif not 0 <= threshold <= 1:
         raise ValueError(f"--threshold is a probability, from 0 to 1. Received: {threshold}")
-    detections = detect(signatures["stream"], audio, labels, threshold, arguments.hop_ms)
-    print(f"{arguments.file}: {len(audio) / SAMPLE_RATE:.1f} s, {len(detections)} keyword(s), {source}")
+    smoothing = getattr(arguments, "smoothing", None)
+    if smoothing is None:
+        smoothing = signature_smoothing(signatures)
+    elif smoothing < 1:
+        raise ValueError(f"--smoothing is the number of windows averaged, a positive integer (1: none). "
+                         f"Received: {smoothing}")  # fmt: skip
+    detections = detect(signatures["stream"], audio, labels, threshold, arguments.hop_ms, smoothing=smoothing)
+    print(f"{arguments.file}: {len(audio) / SAMPLE_RATE:.1f} s, {len(detections)} keyword(s), {source}"
+          + (f", {smoothing} windows averaged" if smoothing > 1 else ""))
     for seconds, label, probability in detections:
         print(f"  {seconds:7.2f} s  {label:<8} p={probability:.2f}")
     return detections

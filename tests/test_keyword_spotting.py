@@ -118,15 +118,150 @@ def test_placed_keywords_score_the_windows_around_each_clip():
         seen.append(clips.copy())
         return np.tile([0.1, 0.1, 0.7, 0.1], (len(clips), 1))
 
-    scores, offsets, clip_labels = keyword_spotting.score_placed_keywords(
+    scores, offsets, clip_labels, history = keyword_spotting.score_placed_keywords(
         probabilities_of, audio, labels, LABELS, np.zeros((5, 16000), np.float32), np.random.default_rng(0)
     )
-    assert scores.shape == (2, 11, 4) and clip_labels.tolist() == [0, 1]
+    assert scores.shape == (2, 11, 4) and clip_labels.tolist() == [0, 1] and history == 0
     windows = np.concatenate(seen).reshape(2, 11, 16000)
     for row in range(2):
         assert np.all(np.diff(offsets[row]) == pytest.approx(0.2)) and 0.0 <= offsets[row, 5] < 0.2
         centre_window = windows[row, 5]  # up to 0.2 s late: still holds the whole word (0.25-0.75 s of the clip)
         assert centre_window.sum() == pytest.approx(8000)
+
+
+def reference_smooth(probabilities, smoothing):
+    """The causal moving mean from its definition: window t is the mean of windows max(0, t - k + 1) .. t."""
+    return np.array([probabilities[max(0, index - smoothing + 1) : index + 1].mean(axis=0)
+                     for index in range(len(probabilities))])  # fmt: skip
+
+
+def test_smoothing_is_a_causal_moving_mean_and_one_window_is_the_identity():
+    rng = np.random.default_rng(3)
+    _, probabilities = random_windows(rng, 50)
+    for smoothing in (2, 3, 4, 7, 60):  # 60: longer than the recording, every window averages all before it
+        np.testing.assert_allclose(keyword_spotting.smooth(probabilities, smoothing),
+                                   reference_smooth(probabilities, smoothing), rtol=1e-12)  # fmt: skip
+    assert keyword_spotting.smooth(probabilities, 1) is probabilities
+    # Rows of placed clips: smoothed along the windows, and the history windows only feed the mean.
+    rows = np.stack([probabilities[:20], probabilities[20:40]])
+    smoothed = keyword_spotting.smooth(rows, 3, history=2)
+    assert smoothed.shape == (2, 18, 4)
+    np.testing.assert_allclose(smoothed[1], reference_smooth(probabilities[20:40], 3)[2:], rtol=1e-12)
+    # Causal: a window's mean does not change when later windows do.
+    changed = probabilities.copy()
+    changed[30:] = rng.permutation(changed[30:])
+    np.testing.assert_array_equal(keyword_spotting.smooth(changed, 4)[:30], keyword_spotting.smooth(probabilities, 4)[:30])
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match=rf"`smoothing` must be a positive integer. Received: smoothing={bad!r}"):
+            keyword_spotting.smooth(probabilities, bad)
+
+
+def test_detections_apply_the_rule_to_the_averaged_windows():
+    rng = np.random.default_rng(4)
+    centres, probabilities = random_windows(rng, 400)
+    thresholds = {"yes": 0.5, "no": 0.55}
+    assert keyword_spotting.detections(centres, probabilities, LABELS, thresholds, 1) == reference_detections(
+        centres, probabilities, LABELS, thresholds)  # fmt: skip
+    for smoothing in (2, 3):
+        expected = reference_detections(centres, reference_smooth(probabilities, smoothing), LABELS, thresholds)
+        found = keyword_spotting.detections(centres, probabilities, LABELS, thresholds, smoothing)
+        assert [(c, label) for c, label, _ in found] == [(c, label) for c, label, _ in expected] and expected
+        np.testing.assert_allclose([p for _, _, p in found], [p for _, _, p in expected], rtol=1e-12)
+    # A lone confident window is a detection alone, not averaged with the silence before it; a word held over
+    # three windows is found either way.
+    silence, word = [0.0, 0.0, 1.0, 0.0], [0.8, 0.0, 0.2, 0.0]
+    crafted = np.array([silence] * 5 + [[0.9, 0.0, 0.1, 0.0]] + [silence] * 5 + [word] * 3 + [silence] * 5)
+    times = 0.5 + 0.2 * np.arange(len(crafted))
+    assert [label for _, label, _ in keyword_spotting.detections(times, crafted, LABELS, 0.7)] == ["yes", "yes"]
+    assert [(round(c, 1), label) for c, label, _ in keyword_spotting.detections(times, crafted, LABELS, 0.7, 3)] == [
+        (3.1, "yes")]  # the third window of the held word, where its mean first has three windows of it
+
+
+def test_false_accepts_rejects_and_det_curve_use_the_smoothing():
+    rng = np.random.default_rng(5)
+    centres, probabilities = random_windows(rng, 300)
+    scored = [("a", "speech", 0.5, centres, probabilities)]
+    assert keyword_spotting.false_accepts(scored, LABELS, 0.6, 3)[0] == len(
+        reference_detections(centres, reference_smooth(probabilities, 3), LABELS, {"yes": 0.6, "no": 0.6}))  # fmt: skip
+    offsets = np.tile(0.2 * np.arange(-5, 6), (2, 1))
+    scores = np.tile([0.0, 0.0, 1.0, 0.0], (2, 13, 1))  # 2 history windows, then 11 that decide
+    scores[:, 7:9] = [0.9, 0.0, 0.1, 0.0]  # the word in the two windows before the clip's centre (offsets -0.4, -0.2)
+    scores[1, 0:2] = [0.9, 0.0, 0.1, 0.0]  # clip 2: history windows that say "yes" (a word 1.2 s earlier)
+    placed = (scores, offsets, np.array([0, 0]), 2)
+    assert keyword_spotting.false_rejects(placed, LABELS, 0.7, 1)[0].tolist() == [False, False]
+    # Averaged over 3: 0.6 at the word's second window, under 0.7; with 2 of history clip 2's first window
+    # averages its history (0.6), which the rule would count were the history windows not excluded.
+    assert keyword_spotting.false_rejects(placed, LABELS, 0.7, 3)[0].tolist() == [True, True]
+    assert keyword_spotting.false_rejects(placed, LABELS, 0.55, 3)[0].tolist() == [False, False]
+    with pytest.raises(ValueError, match="2 window\\(s\\) of history cannot be smoothed over more than 3"):
+        keyword_spotting.false_rejects(placed, LABELS, 0.7, 4)
+    curve = keyword_spotting.det_curve(scored, placed, LABELS, sweep=[0.55, 0.7], smoothing=3)
+    assert [rejects for _, _, rejects in curve] == [0.0, 1.0]
+
+
+def test_placed_keywords_history_windows_continue_the_same_long_audio():
+    """With `history`, the placed windows are the same as without, preceded by the windows `listen` saw before
+    them on the same audio; the random draws do not change."""
+    rng = np.random.default_rng(6)
+    audio = rng.uniform(-1, 1, (3, 16000)).astype(np.float32)
+    labels = np.array([0, 3, 1])  # yes, _unknown_ (not placed), no
+    background = rng.uniform(-1, 1, (5, 16000)).astype(np.float32)
+
+    def placed_windows(history, clips=audio, clip_labels=labels):
+        seen = []
+
+        def probabilities_of(clips):
+            seen.append(clips.copy())
+            return np.tile([0.1, 0.1, 0.7, 0.1], (len(clips), 1))
+
+        result = keyword_spotting.score_placed_keywords(probabilities_of, clips, clip_labels, LABELS, background,
+                                                        np.random.default_rng(0), history=history)  # fmt: skip
+        return result, np.concatenate(seen).reshape(len(result[0]), -1, 16000)
+
+    (scores, offsets, _, history), plain = placed_windows(0)
+    assert history == 0
+    for more in (3, 8):  # 8 windows of history need background before the two seconds
+        clips, labelled = (audio, labels) if more == 3 else (audio[:1], labels[:1])  # one clip: same draws
+        (scores, more_offsets, _, history), windows = placed_windows(more, clips, labelled)
+        placed = len(scores)  # the keyword clips: 2, or the first alone
+        assert history == more and scores.shape == (placed, 11 + more, 4) and placed == (2 if more == 3 else 1)
+        np.testing.assert_array_equal(windows[:, more:], plain[:placed])
+        np.testing.assert_allclose(more_offsets, offsets[:placed])
+        hop = 3200
+        np.testing.assert_array_equal(windows[:, 1:, : 16000 - hop], windows[:, :-1, hop:])  # one stretch of audio
+    with pytest.raises(ValueError, match="`history` must be an integer >= 0. Received: history=-1"):
+        placed_windows(-1)
+
+
+def test_calibration_chooses_the_smoothing_with_the_fewest_validation_false_rejects():
+    """Negatives where one window alone says a keyword at 0.95, and keyword clips said over two windows at 0.8.
+    k = 1: the threshold must pass 0.95, every clip is missed. k = 2: the lone window averages under silence,
+    the thresholds fall to the floor 0.5 and the word's second window (0.8) finds each clip. k = 3: the word's
+    mean 0.53 still does (a tie: the smaller k wins). k = 4: 0.4, under silence's 0.55, finds none."""
+    silence, word = [0.0, 0.0, 1.0, 0.0], [0.8, 0.0, 0.2, 0.0]
+    spikes = [[0.95, 0.0, 0.05, 0.0], [0.0, 0.95, 0.05, 0.0]]  # "yes", then "no"
+    negatives = np.array(([silence] * 10 + spikes[:1] + [silence] * 10 + spikes[1:]) * 10 + [silence] * 10)
+    scored = [("n", "speech", 1.0, 0.5 + 0.2 * np.arange(len(negatives)), negatives)]
+    scores = np.tile(silence, (4, 3 + 11, 1))  # 3 windows of history
+    scores[:, 3 + 5 : 3 + 7] = word  # the clip's centre window and the one after: "yes"
+    scores[1::2, 3 + 5 : 3 + 7] = np.array(word)[[1, 0, 2, 3]]  # "no" for the clips of "no"
+    placed = (scores, np.tile(0.2 * np.arange(-5, 6), (4, 1)), np.array([0, 1, 0, 1]), 3)
+    rows, chosen = keyword_spotting.calibrate_smoothing(scored, placed, LABELS, (1, 2, 3, 4))
+    assert [row["false_reject_rate"] for row in rows] == [1.0, 0.0, 0.0, 1.0]
+    assert [row["false_accepts"] for row in rows] == [0, 0, 0, 0]
+    assert min(rows[0]["thresholds"].values()) > 0.95 and rows[1]["thresholds"] == {"yes": 0.5, "no": 0.5}
+    assert chosen is rows[1] and chosen["smoothing"] == 2 and chosen["hours"] == 1.0
+    assert keyword_spotting.calibrate_smoothing(scored, placed, LABELS, (4, 3, 1))[1]["smoothing"] == 3
+    with pytest.raises(ValueError, match="at least one"):
+        keyword_spotting.calibrate_smoothing(scored, placed, LABELS, ())
+
+
+def test_smoothing_windows_config_is_checked():
+    assert speech_keywords.SpeechConfig().smoothing_windows == (1, 2, 3, 4)
+    assert speech_keywords.SpeechConfig(smoothing_windows=[1, 3]).smoothing_windows == (1, 3)
+    for bad in ((), (0, 2), (1, 2.5), (True,), 2):
+        with pytest.raises(ValueError, match=rf"non-empty tuple of positive integers.*Received: smoothing_windows="):
+            speech_keywords.SpeechConfig(smoothing_windows=bad)
 
 
 def test_keyword_free_verses_say_no_keyword_nor_a_homophone():
@@ -163,9 +298,14 @@ def test_long_negatives_are_built_once_from_the_splits_own_voices(tmp_path):
         negatives.load_long_negatives("validation", config=tiny, cache_dir=tmp_path, human=True)
 
 
-def test_head_thresholds_are_checked_and_kept():
-    head = ClassProbabilities(LABELS, thresholds={"yes": 0.8})
-    assert ClassProbabilities.from_config(head.get_config()).thresholds == {"yes": 0.8}
+def test_head_thresholds_and_smoothing_are_checked_and_kept():
+    head = ClassProbabilities(LABELS, thresholds={"yes": 0.8}, smoothing=3)
+    restored = ClassProbabilities.from_config(head.get_config())
+    assert restored.thresholds == {"yes": 0.8} and restored.smoothing == 3
+    old = {key: value for key, value in head.get_config().items() if key != "smoothing"}  # saved before smoothing
+    assert ClassProbabilities.from_config(old).smoothing == 1
+    with pytest.raises(ValueError, match="`smoothing` must be a positive integer. Received: smoothing=0"):
+        head.set_smoothing(0)
     with pytest.raises(ValueError, match=r"unknown labels \['maybe'\]"):
         head.set_thresholds({"maybe": 0.5})
     with pytest.raises(ValueError, match=r"out of range \{'no': 2\}"):
@@ -186,24 +326,39 @@ def test_calibrated_thresholds_go_through_the_export_to_listen(trained_app, tmp_
 
     model = keras.saving.load_model(trained_path / "runs" / "speech_keywords" / "model.keras")
     app.calibrate(config, data, model)
-    thresholds = model.get_layer("probabilities").thresholds
+    head = model.get_layer("probabilities")
+    thresholds, smoothing = head.thresholds, head.smoothing
     assert set(thresholds) == set(speech.KEYWORDS) and min(thresholds.values()) >= keyword_spotting.MIN_THRESHOLD
+    # The smoothing is the validation choice, made by the same function on the same scored windows.
+    calibration = data["calibration"]
+    assert [row["smoothing"] for row in calibration["smoothing_candidates"]] == list(config.smoothing_windows)
+    names, probabilities_of = list(data["labels"]), speech_keywords.model_probabilities(model)
     recordings, _ = speech_keywords.negatives_for(config, data, "validation")
-    scored = keyword_spotting.score_negatives(speech_keywords.model_probabilities(model), recordings)
-    assert keyword_spotting.false_accepts(scored, list(data["labels"]), thresholds)[0] == 0
+    scored = keyword_spotting.score_negatives(probabilities_of, recordings)
+    placed = speech_keywords.score_split_placed_keywords(config, data, "validation", probabilities_of, history=3)
+    rows, chosen = keyword_spotting.calibrate_smoothing(scored, placed, names, config.smoothing_windows)
+    assert smoothing == calibration["smoothing"] == chosen["smoothing"] and thresholds == chosen["thresholds"]
+    assert calibration["validation_false_reject_rate"] == min(row["false_reject_rate"] for row in rows)
+    assert keyword_spotting.false_accepts(scored, names, thresholds, smoothing)[0] == 0
     version_dir = pipeline.export(app, model, config, data)
     signatures = tf.saved_model.load(str(version_dir)).signatures
-    exported = speech_keywords.signature_thresholds(signatures, list(data["labels"]))
+    exported = speech_keywords.signature_thresholds(signatures, names)
     assert exported == pytest.approx(thresholds)
     assert signatures["labels"]()["thresholds"].numpy()[-2:].tolist() == [1.0, 1.0]  # silence, unknown
+    assert speech_keywords.signature_smoothing(signatures) == smoothing
     used = {}
-    monkeypatch.setattr(speech_keywords, "detect", lambda stream, audio, labels, threshold, hop: used.update(t=threshold) or [])
+
+    def recording_detect(stream, audio, labels, threshold, hop, smoothing):
+        used.update(t=threshold, k=smoothing)
+        return []
+
+    monkeypatch.setattr(speech_keywords, "detect", recording_detect)
     recording = tmp_path / "quiet.wav"
     speech.write_wav(recording, np.zeros(16000, np.float32))
     pipeline.main(app, ["listen", str(recording), "--quick", *folders(tmp_path)])
-    assert used["t"] == pytest.approx(thresholds)
-    pipeline.main(app, ["listen", str(recording), "--threshold", "0.3", "--quick", *folders(tmp_path)])
-    assert used["t"] == 0.3
+    assert used["t"] == pytest.approx(thresholds) and used["k"] == smoothing
+    pipeline.main(app, ["listen", str(recording), "--threshold", "0.3", "--smoothing", "5", "--quick", *folders(tmp_path)])
+    assert used["t"] == 0.3 and used["k"] == 5
     with pytest.raises(ValueError, match="from 0 to 1. Received: 3.0"):
         pipeline.main(app, ["listen", str(recording), "--threshold", "3", "--quick", *folders(tmp_path)])
 

@@ -196,7 +196,8 @@ print(json.dumps(found))
         "inputs": {"audio": "float32", "pending": "float32", "state": "float32"},
         "outputs": {"label": "string", "probabilities": "float32", "pending": "float32", "state": "float32"},
     }
-    assert found["labels"] == {"inputs": {}, "outputs": {"labels": "string", "thresholds": "float32"}}
+    assert found["labels"] == {"inputs": {}, "outputs": {"labels": "string", "thresholds": "float32",
+                                                         "smoothing": "int32"}}  # fmt: skip
     assert found["label_names"] == list(LABELS)
     for batch, shapes in zip((1, 3, 2, 2), found["shapes"]):
         assert shapes == {"label": [batch], "probabilities": [batch, len(LABELS)]}

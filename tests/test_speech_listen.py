@@ -255,3 +255,59 @@ def test_listen_speed_benchmark_writes_its_report(trained_speech, tmp_path):
     assert results["real_time_factor"] > 0 and results["peak_resident_mb_after"] >= results["peak_resident_mb_before"]
     assert json.loads((tmp_path / "reports" / "listen_speed.json").read_text())["command"] == results["command"]
     assert f"--wav {wav}" in (tmp_path / "reports" / "listen_speed.md").read_text()
+
+
+def crafted_windows(labels):
+    """Windows on `listen`'s grid, in place of the stream's: a lone window that says the first keyword at 0.9,
+    then the second keyword held over three windows at 0.8. One window: both found; three windows averaged: the
+    lone one falls to 0.3 (silence wins), the held word is found at its third window."""
+    keyword = [index for index, label in enumerate(labels) if label not in (speech.SILENCE, speech.UNKNOWN)][:2]
+    silence = np.zeros(len(labels))
+    silence[labels.index(speech.SILENCE)] = 1.0
+    lone, held = 0.1 * silence, 0.2 * silence
+    lone[keyword[0]], held[keyword[1]] = 0.9, 0.8
+    rows = [silence] * 5 + [lone] + [silence] * 5 + [held] * 3 + [silence] * 5
+
+    def stream_windows(stream_signature, audio, hop_ms=200):
+        yield from ((0.5 + 0.2 * index, row.astype(np.float32)) for index, row in enumerate(rows))
+
+    return stream_windows, [labels[index] for index in keyword]
+
+
+def test_export_ships_its_smoothing_and_listen_averages_that_many_windows(trained_speech, tmp_path, monkeypatch):
+    """The head's smoothing goes through the export's `labels` signature to `listen`; `--smoothing` overrides it
+    and is checked; an export without `smoothing` (made before it) listens with 1."""
+    import keras
+
+    app = speech_keywords.SpeechKeywordsApp()
+    config = pipeline.config_from_arguments(app, pipeline.build_parser(app).parse_args(
+        ["train", "--quick", *folders(tmp_path)]))  # fmt: skip
+    data = app.load_data(config)
+    model = keras.saving.load_model(trained_speech[1] / "runs" / NAME / "model.keras")
+    assert model.get_layer("probabilities").smoothing == 1  # --quick does not calibrate
+    model.get_layer("probabilities").set_smoothing(3)
+    version_dir = pipeline.export(app, model, config, data)
+    signatures = tf.saved_model.load(str(version_dir)).signatures
+    answer = signatures["labels"]()["smoothing"]
+    assert answer.dtype == tf.int32 and answer.shape == () and speech_keywords.signature_smoothing(signatures) == 3
+    labels = speech_keywords.labels_of(signatures)
+    stream_windows, (first, second) = crafted_windows(labels)
+    monkeypatch.setattr(speech_keywords, "stream_windows", stream_windows)
+    recording = tmp_path / "quiet.wav"
+    speech.write_wav(recording, np.zeros(16000, np.float32))
+    found = pipeline.main(app, ["listen", str(recording), *folders(tmp_path)])  # thresholds: 0.7, not calibrated
+    assert [(round(centre, 1), label) for centre, label, _ in found] == [(3.1, second)]
+    assert found[0][2] == pytest.approx(0.8)
+    one = pipeline.main(app, ["listen", str(recording), "--smoothing", "1", *folders(tmp_path)])
+    assert [(round(centre, 1), label) for centre, label, _ in one] == [(1.5, first), (2.7, second)]
+    for bad in ("0", "-2"):
+        with pytest.raises(ValueError, match=f"--smoothing is the number of windows averaged.*Received: {bad}"):
+            pipeline.main(app, ["listen", str(recording), "--smoothing", bad, *folders(tmp_path)])
+    with pytest.raises(SystemExit):  # not an integer: argparse refuses it
+        pipeline.main(app, ["listen", str(recording), "--smoothing", "2.5", *folders(tmp_path)])
+    # An export made before smoothing: its `labels` signature has no `smoothing`.
+    old = {"stream": signatures["stream"],
+           "labels": lambda: {key: value for key, value in signatures["labels"]().items() if key != "smoothing"}}
+    assert speech_keywords.signature_smoothing(old) == 1
+    arguments = pipeline.build_parser(app).parse_args(["listen", str(recording), *folders(tmp_path)])
+    assert speech_keywords.listen_with(old, arguments, "an old export") == one
