@@ -233,7 +233,7 @@ def test_placed_keywords_history_windows_continue_the_same_long_audio():
         placed_windows(-1)
 
 
-def test_calibration_chooses_the_smoothing_with_the_fewest_validation_false_rejects():
+def lone_spikes_and_held_words(kind="speech"):
     """Negatives where one window alone says a keyword at 0.95, and keyword clips said over two windows at 0.8.
     k = 1: the threshold must pass 0.95, every clip is missed. k = 2: the lone window averages under silence,
     the thresholds fall to the floor 0.5 and the word's second window (0.8) finds each clip. k = 3: the word's
@@ -241,11 +241,17 @@ def test_calibration_chooses_the_smoothing_with_the_fewest_validation_false_reje
     silence, word = [0.0, 0.0, 1.0, 0.0], [0.8, 0.0, 0.2, 0.0]
     spikes = [[0.95, 0.0, 0.05, 0.0], [0.0, 0.95, 0.05, 0.0]]  # "yes", then "no"
     negatives = np.array(([silence] * 10 + spikes[:1] + [silence] * 10 + spikes[1:]) * 10 + [silence] * 10)
-    scored = [("n", "speech", 1.0, 0.5 + 0.2 * np.arange(len(negatives)), negatives)]
+    scored = [("n", kind, 1.0, 0.5 + 0.2 * np.arange(len(negatives)), negatives)]
     scores = np.tile(silence, (4, 3 + 11, 1))  # 3 windows of history
     scores[:, 3 + 5 : 3 + 7] = word  # the clip's centre window and the one after: "yes"
     scores[1::2, 3 + 5 : 3 + 7] = np.array(word)[[1, 0, 2, 3]]  # "no" for the clips of "no"
     placed = (scores, np.tile(0.2 * np.arange(-5, 6), (4, 1)), np.array([0, 1, 0, 1]), 3)
+    return scored, placed
+
+
+def test_calibration_chooses_the_smoothing_with_the_fewest_validation_false_rejects():
+    """`lone_spikes_and_held_words`: k = 2 and 3 find every clip at no false accept, k = 2 is chosen."""
+    scored, placed = lone_spikes_and_held_words()
     rows, chosen = keyword_spotting.calibrate_smoothing(scored, placed, LABELS, (1, 2, 3, 4))
     assert [row["false_reject_rate"] for row in rows] == [1.0, 0.0, 0.0, 1.0]
     assert [row["false_accepts"] for row in rows] == [0, 0, 0, 0]
@@ -373,3 +379,27 @@ def test_a_recording_is_keyword_free_only_when_its_words_are_known_and_say_none(
     for transcript in ("Press 1.", "Go ahead.", "Thank you for calling.", "Oh.", None):  # a numeral, "go", "for", "oh"
         assert not human.free_of(recording(transcript), vocabulary.KEYWORDS), transcript
     assert human.free_of(recording("Go ahead."), ["lights on"]) and not human.free_of(recording("Turn it on."), ["lights on"])
+
+
+def test_smoothing_benchmark_keeps_its_scores_and_reports_the_validation_choice(tmp_path, monkeypatch):
+    """The benchmark's analysis on the constructed scores (stored and read back as it keeps the real ones): the
+    choice and every number are `calibrate_smoothing`'s and `false_accepts`' / `false_rejects`'."""
+    from benchmarks import speech_smoothing
+
+    scores = {"validation": lone_spikes_and_held_words(), "test": lone_spikes_and_held_words("human speech")}
+    path = tmp_path / "scores.npz"
+    speech_smoothing.save_scores(path, scores)
+    loaded = speech_smoothing.load_scores(path)
+    for split in scores:
+        (name, kind, hours, centres, probabilities), = loaded[split][0]
+        assert (name, kind, hours) == scores[split][0][0][:3]
+        np.testing.assert_array_equal(probabilities, scores[split][0][0][4])
+        for stored, kept in zip(loaded[split][1], scores[split][1]):
+            np.testing.assert_array_equal(stored, kept)
+    monkeypatch.setattr(speech_keywords, "load_splits", lambda config: {"labels": LABELS})
+    results = speech_smoothing.main(["model.keras", "export", "--scores", str(path), "--output", str(tmp_path)])
+    rows, chosen = results
+    assert chosen["smoothing"] == 2 and [row["test"]["false_reject_rate"] for row in rows] == [1.0, 0.0, 0.0, 1.0]
+    text = (tmp_path / "speech_smoothing.md").read_text()
+    assert "| 2 (chosen on validation) | 0.00 (0) | 0.0% | 0.00 (0) | 0.0% |" in text
+    assert "do not: human speech" in text and f"--scores {path}" in text
