@@ -197,6 +197,16 @@ def test_false_accepts_rejects_and_det_curve_use_the_smoothing():
         keyword_spotting.false_rejects(placed, LABELS, 0.7, 4)
     curve = keyword_spotting.det_curve(scored, placed, LABELS, sweep=[0.55, 0.7], smoothing=3)
     assert [rejects for _, _, rejects in curve] == [0.0, 1.0]
+    # The history decides through the 1 s rule: "no" in the 3 windows before the first deciding one makes that
+    # window (offset -1.0) a detection at 0.75 with k = 4, which hides the "yes" found 0.4 s before the clip's
+    # centre (0.6); without the history the first windows average only themselves, and "yes" is found.
+    hidden = np.tile([0.0, 0.0, 1.0, 0.0], (1, 3 + 11, 1))
+    hidden[0, :3] = [0.0, 1.0, 0.0, 0.0]
+    hidden[0, 3 + 1 : 3 + 4] = [0.8, 0.0, 0.2, 0.0]
+    with_history = (hidden, offsets[:1], np.array([0]), 3)
+    assert keyword_spotting.false_rejects(with_history, LABELS, 0.5, 4)[0].tolist() == [True]
+    assert keyword_spotting.detections(offsets[0], hidden[0, 3:], LABELS, 0.5, 4) == [
+        (pytest.approx(-0.4), "yes", pytest.approx(0.6))]  # the same windows with no history before them
 
 
 def test_placed_keywords_history_windows_continue_the_same_long_audio():
