@@ -1148,7 +1148,8 @@ def add_listen_arguments(parser):
     parser.add_argument("--smoothing", type=int,
                         help="windows whose probabilities are averaged before the thresholds (a window and the ones "
                              "before it; default: the export's, chosen with its thresholds; 1 for an export without "
-                             "it, and 1 is no smoothing)")  # fmt: skip
+                             "it, and 1 is no smoothing). The export's thresholds were calibrated for its own k: "
+                             "another k with them is not a calibrated operating point")  # fmt: skip
     parser.add_argument("--hop-ms", type=int, default=200, dest="hop_ms",
                         help="a new 1 s window starts every hop (a multiple of 100 ms)")  # fmt: skip
     parser.add_argument("--server", help="HOST:PORT of a model server's gRPC port: stream through its speech_keywords "
