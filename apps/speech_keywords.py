@@ -554,8 +554,10 @@ class SpeechKeywordsApp(pipeline.App):
 
     def build_model(self, config, data):
         audio = keras.Input(shape=(None,), name="audio")
+        # A seed of its own: a SeedGenerator's draws are keyed by (seed, count), so with SpecAugment's seed the
+        # warp factors would repeat SpecAugment's mask draws.
         features = LogMelSpectrogram(data["feature_mean"], data["feature_std"], vtlp_range=config.vtlp_range,
-                                     seed=config.seed, name="log_mel")(audio)  # fmt: skip
+                                     seed=config.seed + 1, name="log_mel")(audio)  # fmt: skip
         features = SpecAugment(config.time_masks, config.time_mask_frames, config.frequency_masks,
                                config.frequency_mask_bands, seed=config.seed, name="spec_augment")(features)  # fmt: skip
         features = StackFrames(config.stacked_frames, name="stack_frames")(features)
