@@ -27,9 +27,19 @@ def hertz_to_mel(hertz):
     return 1127.0 * np.log1p(np.asarray(hertz, np.float64) / 700.0)
 
 
-def mel_weights(bands, bins, sample_rate, lower_hertz, upper_hertz):
-    """Triangles evenly spaced on the mel scale, over the bins' centre frequencies; the DC bin in none."""
-    bin_mels = hertz_to_mel(np.linspace(0.0, sample_rate / 2, bins))[:, None]
+def vtlp_warp(hertz, alpha, boundary_hertz=4800.0, nyquist_hertz=8000.0):
+    """Jaitly & Hinton (2013): f -> alpha f up to f0 = F_hi min(alpha, 1) / alpha, then the straight line from
+    (f0, alpha f0) to (S/2, S/2)."""
+    hertz = np.asarray(hertz, np.float64)
+    start = boundary_hertz * min(alpha, 1.0) / alpha
+    line = alpha * start + (hertz - start) * (nyquist_hertz - alpha * start) / (nyquist_hertz - start)
+    return np.where(hertz <= start, alpha * hertz, line)
+
+
+def mel_weights(bands, bins, sample_rate, lower_hertz, upper_hertz, alpha=1.0):
+    """Triangles evenly spaced on the mel scale, over the bins' centre frequencies (warped by `alpha`, VTLP);
+    the DC bin in none."""
+    bin_mels = hertz_to_mel(vtlp_warp(np.linspace(0.0, sample_rate / 2, bins), alpha))[:, None]
     edges = np.linspace(hertz_to_mel(lower_hertz), hertz_to_mel(upper_hertz), bands + 2)
     left, centre, right = edges[:-2], edges[1:-1], edges[2:]
     weights = np.maximum(0.0, np.minimum((bin_mels - left) / (centre - left), (right - bin_mels) / (right - centre)))
@@ -416,3 +426,103 @@ def test_crnn_export_streams_as_its_serving_default(tmp_path):
         streamed = stream_through(signatures["stream"], audio, chunk)
         np.testing.assert_allclose(streamed["probabilities"].numpy(), whole["probabilities"].numpy(), atol=1e-5)
         assert streamed["state"].shape == (3, 3 * 80 + 5 + 4 + 4 + 1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Vocal-tract-length perturbation: the paper's warp, training only
+# ---------------------------------------------------------------------------------------------------------
+
+
+def vtlp_clips(count):
+    """`count` copies of a clip with energy across the band: a chirp from 100 Hz to 7 kHz over noise."""
+    time = np.arange(CLIP_SAMPLES) / SAMPLE_RATE
+    chirp = 0.5 * np.sin(2 * np.pi * (100 + 3450 * time) * time)
+    clip = chirp + np.random.default_rng(2).normal(0, 0.02, CLIP_SAMPLES)
+    return tf.constant(np.tile(clip, (count, 1)).astype(np.float32))
+
+
+def test_vtlp_warp_and_mel_matrices_match_the_papers_formula():
+    layer = speech_keywords.LogMelSpectrogram(vtlp_range=0.2)
+    plain = tf.signal.linear_to_mel_weight_matrix(40, 257, 16000, 20.0, 7600.0).numpy()
+    np.testing.assert_allclose(layer.warped_mel_matrices([1.0]).numpy()[0], plain, atol=1e-6)
+    alphas = [0.8, 0.9, 0.97, 1.0, 1.04, 1.1, 1.2]
+    matrices = layer.warped_mel_matrices(alphas).numpy()
+    for alpha, matrix in zip(alphas, matrices):
+        np.testing.assert_allclose(matrix, mel_weights(40, 257, 16000, 20.0, 7600.0, alpha), atol=1e-4)
+    hertz = np.linspace(0.0, 8000.0, 801)
+    for alpha in alphas:
+        warped = speech_keywords.vtlp_warp(tf.constant(hertz, tf.float32), alpha, 4800.0, 8000.0).numpy()
+        np.testing.assert_allclose(warped, vtlp_warp(hertz, alpha), atol=1e-3)
+        assert warped[0] == 0 and abs(warped[-1] - 8000.0) < 1e-3  # the band's ends stay put
+    # Below the boundary the warp is a scaling: a band centred at c Hz collects the energy of c / alpha Hz.
+    bin_hertz = np.linspace(0.0, 8000.0, 257)
+    low_bands = np.flatnonzero(bin_hertz[plain.argmax(axis=0)] < 3000)
+    for alpha, matrix in zip(alphas, matrices):
+        centres = (matrix[:, low_bands] * bin_hertz[:, None]).sum(axis=0) / matrix[:, low_bands].sum(axis=0)
+        plain_centres = (plain[:, low_bands] * bin_hertz[:, None]).sum(axis=0) / plain[:, low_bands].sum(axis=0)
+        np.testing.assert_allclose(centres[5:], plain_centres[5:] / alpha, rtol=0.02)
+
+
+def test_vtlp_leaves_inference_and_a_zero_range_untouched():
+    rng = np.random.default_rng(3)
+    mean, std = rng.normal(0, 1, 40), rng.uniform(0.5, 2, 40)
+    audio = vtlp_clips(3)
+    plain = speech_keywords.LogMelSpectrogram(mean, std)(audio).numpy()
+    warping = speech_keywords.LogMelSpectrogram(mean, std, vtlp_range=0.1, seed=0)
+    np.testing.assert_array_equal(warping(audio).numpy(), plain)
+    np.testing.assert_array_equal(warping(audio, training=False).numpy(), plain)
+    off = speech_keywords.LogMelSpectrogram(mean, std, vtlp_range=0.0, seed=0)
+    np.testing.assert_array_equal(off(audio, training=True).numpy(), plain)
+    assert not off.variables  # no seed generator: the same state as a layer from before VTLP
+    # An old config, without the VTLP keys, loads as a layer without VTLP.
+    old = {key: value for key, value in warping.get_config().items() if key not in ("vtlp_range", "vtlp_boundary_hz", "seed")}
+    np.testing.assert_array_equal(speech_keywords.LogMelSpectrogram.from_config(old)(audio, training=True).numpy(), plain)
+    round_trip = speech_keywords.LogMelSpectrogram.from_config(warping.get_config())
+    assert round_trip.get_config() == warping.get_config() and round_trip.vtlp_range == 0.1
+
+
+@pytest.mark.parametrize("vtlp_range", [0.1, 0.02])
+def test_vtlp_gives_each_training_example_its_own_warp_in_range(vtlp_range):
+    audio = vtlp_clips(6)
+    layer = speech_keywords.LogMelSpectrogram(vtlp_range=vtlp_range, seed=0)
+    warped = layer(audio, training=True).numpy()
+    plain = layer(audio[:1]).numpy()[0]
+    # Each row is the clip under one warp factor: find it on a grid wider than the range.
+    grid = np.linspace(0.8, 1.2, 801)
+    candidates = layer.log_mel_with(tf.repeat(audio[:1], len(grid), axis=0), layer.warped_mel_matrices(grid)).numpy()
+    found = []
+    for row in warped:
+        errors = np.abs(candidates - row).max(axis=(1, 2))
+        best = errors.argmin()
+        assert errors[best] < 0.1 * np.abs(row - plain).max(), (errors[best], np.abs(row - plain).max())
+        found.append(grid[best])
+    found = np.array(found)
+    assert np.all(np.abs(found - 1) <= vtlp_range + 0.0005), found
+    assert len(np.unique(found)) == len(found), found  # one warp per example, not one per batch
+    assert not np.allclose(layer(audio, training=True).numpy(), warped)  # drawn afresh each call
+
+
+def test_vtlp_in_the_model_flag_and_errors():
+    for value, shown in [(-0.1, "-0.1"), (1.0, "1.0"), (float("nan"), "nan"), ("0.1", "'0.1'"), (True, "True")]:
+        with pytest.raises(ValueError, match=rf"vtlp_range.*\[0, 1\).*Received: vtlp_range={shown}"):
+            speech_keywords.SpeechConfig(vtlp_range=value)
+    with pytest.raises(ValueError, match=r"Received: vtlp_range=1.5"):
+        speech_keywords.LogMelSpectrogram(vtlp_range=1.5)
+    with pytest.raises(ValueError, match=r"vtlp_boundary_hz.*8000 Hz. Received: vtlp_boundary_hz=9000"):
+        speech_keywords.LogMelSpectrogram(vtlp_boundary_hz=9000)
+    app = speech_keywords.SpeechKeywordsApp()
+    arguments = pipeline.build_parser(app).parse_args(["train", "--vtlp-range", "0.05"])
+    assert pipeline.config_from_arguments(app, arguments).vtlp_range == 0.05
+    assert speech_keywords.SpeechConfig().vtlp_range == 0.0  # off until validation says otherwise
+    # The model's features warp with the config's range, from a seed apart from SpecAugment's; at inference
+    # the model answers as the same weights without VTLP do.
+    data = {"feature_mean": [0.0] * 40, "feature_std": [1.0] * 40, "labels": LABELS,
+            "train": (np.zeros((4, CLIP_SAMPLES), np.float32), np.zeros(4, np.int32))}  # fmt: skip
+    config = speech_keywords.SpeechConfig(units=(8,), vtlp_range=0.1, seed=4)
+    warping = app.build_model(config, data)
+    plain = app.build_model(config.replace(vtlp_range=0.0), data)
+    plain.set_weights(warping.get_weights())
+    log_mel = warping.get_layer("log_mel")
+    assert (log_mel.vtlp_range, log_mel.seed, warping.get_layer("spec_augment").seed) == (0.1, 5, 4)
+    audio = vtlp_clips(2)
+    np.testing.assert_array_equal(warping(audio, training=False).numpy(), plain(audio, training=False).numpy())
