@@ -24,9 +24,10 @@ def test_every_source_has_one_role_and_the_roles_share_no_speaker_or_folder():
     assert {source.role for source in human.SOURCES} == set(human.ROLES)
     assert len({source.name for source in human.SOURCES}) == len(human.SOURCES)
     for field in ("speaker", "folder"):
-        train = {getattr(source, field) for source in human.SOURCES if source.role == "train"}
-        evaluation = {getattr(source, field) for source in human.SOURCES if source.role == "evaluation"}
-        assert not train & evaluation, field
+        for role in human.ROLES:
+            mine = {getattr(source, field) for source in human.SOURCES if source.role == role}
+            others = {getattr(source, field) for source in human.SOURCES if source.role != role}
+            assert not mine & others, (field, role)
 
 
 def test_an_unknown_role_is_refused():
@@ -53,14 +54,12 @@ def test_keywords_are_found_in_words_homophones_and_numerals():
 
 
 @needs_recordings
-def test_the_roles_are_disjoint_and_evaluation_is_the_larger(by_role):
-    train, evaluation = by_role["train"], by_role["evaluation"]
-    assert train and evaluation
-    assert not {recording.path for recording in train} & {recording.path for recording in evaluation}
-    assert not {recording.speaker for recording in train} & {recording.speaker for recording in evaluation}
-    assert {recording.role for recording in train} == {"train"}
-    assert {recording.role for recording in evaluation} == {"evaluation"}
-    assert len(evaluation) > len(train)
+def test_the_roles_share_no_recording_or_speaker(by_role):
+    for role, recordings in by_role.items():
+        assert recordings and {recording.role for recording in recordings} == {role}
+        others = [recording for other, more in by_role.items() if other != role for recording in more]
+        assert not {recording.path for recording in recordings} & {recording.path for recording in others}
+        assert not {recording.speaker for recording in recordings} & {recording.speaker for recording in others}
 
 
 @needs_recordings
