@@ -134,7 +134,8 @@ SOURCES = (
         transcript_package="asterisk-core-sounds-it",
         language="it",
         running_speech=True,
-        exclude=("beep.wav", "beeperr.wav"),  # beep tones, transcribed "un suono beep" rather than in brackets
+        # Tones transcribed in words ("un suono di beep ascendente") rather than in brackets.
+        exclude=("beep.wav", "beeperr.wav", "confbridge-join.wav", "confbridge-leave.wav"),
     ),
     Source(
         name="asterisk-ivrvoice-ru",
@@ -150,6 +151,7 @@ SOURCES = (
         transcript_package="asterisk-core-sounds-ru",
         language="ru",
         running_speech=True,
+        exclude=("confbridge-join.wav", "confbridge-leave.wav"),  # tones, transcribed "<beep ascending>"
     ),
     # 72 single words (body parts, clothes, objects), 61.5 s, 44.1 kHz stereo OGG.
     Source(
