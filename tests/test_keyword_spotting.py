@@ -303,15 +303,15 @@ def test_long_negatives_are_built_once_from_the_splits_own_voices(tmp_path):
                                      music_files=1, file_minutes=0.1)  # fmt: skip
     folder = negatives.build_long_negatives("validation", config=tiny, cache_dir=tmp_path)
     assert negatives.build_long_negatives("validation", config=tiny, cache_dir=tmp_path) == folder  # cached
-    recordings, manifest = negatives.load_long_negatives("validation", config=tiny, cache_dir=tmp_path)
+    recordings, manifest = negatives.load_long_negatives("validation", config=tiny, cache_dir=tmp_path, human=False)
     assert [kind.split(" in ")[0] for _, kind, _ in recordings] == ["speech", "speech", "babble", "noise", "music"]
     assert all(len(audio) == 96000 for _, _, audio in recordings)
     test_voices = negatives.split_voices("test")
     used = {voice for entry in manifest["files"] for voice in entry["voices"]}
     assert used and used <= set(sum(negatives.split_voices("validation").values(), []))
     assert not used & set(sum(test_voices.values(), []))
-    with pytest.raises(ValueError, match="test split only"):
-        negatives.load_long_negatives("validation", config=tiny, cache_dir=tmp_path, human=True)
+    with pytest.raises(ValueError, match="Received: split='train'"):
+        negatives.load_long_negatives("train", config=tiny, cache_dir=tmp_path, human=True)
 
 
 def test_head_thresholds_and_smoothing_are_checked_and_kept():

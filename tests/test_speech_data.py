@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 
 from data import sources, speech
-from data.speech import augmentation, corpus, engines, recordings, synthesis, vocabulary
+from data.speech import augmentation, corpus, engines, human, recordings, synthesis, vocabulary
 from tests.helpers import FAIL_FAST_SECONDS
 
 # Two espeak-ng voices for training, one each for validation and test, no flite or festival: about 100 clips,
 # a few seconds to build, and every label still in every split.
 TINY = speech.CorpusConfig(espeak_voices_per_split=(2, 1, 1), recorded_voice_renderings=0, running_speech_clips=20,
-                           music_clips=5, human_unknown_copies=1)  # fmt: skip
+                           music_clips=5, human_unknown_copies=1, human_running_speech_clips=4)  # fmt: skip
 needs_engines = pytest.mark.skipif(  # the corpus also takes its training `_unknown_` from recordings of people
     bool(engines.missing_packages()),
     reason="the TTS engines or recordings are not installed: " + " ".join(engines.install_command(engines.missing_packages())),
@@ -68,6 +68,12 @@ def test_no_voice_speaker_or_variant_group_is_in_two_splits(tiny_corpora):
     rows = manifest(loaded)
     assert (pd.crosstab(rows["voice"], rows["split"]) > 0).sum(axis=1).max() == 1
     assert (pd.crosstab(rows["speaker"], rows["split"]) > 0).sum(axis=1).max() == 1
+    # Real people in the corpus are the training role's only, single words and running speech alike.
+    people = set(rows.loc[rows["engine"] == "human", "speaker"])
+    assert people == {f"human:{source.name}" for source in human.SOURCES if source.role == "train"}
+    assert set(rows.loc[rows["engine"] == "human", "split"]) == {"train"}
+    running = rows[rows["path"].str.startswith("wav/train/human_running_speech/")]
+    assert len(running) == TINY.human_running_speech_clips and set(running["label"]) == {vocabulary.UNKNOWN}
     voices = loaded["voices"]
     assert all(voices[split] for split in sources.SPLIT_NAMES)
     assert not set(voices["train"]) & set(voices["validation"]) | set(voices["train"]) & set(voices["test"])
@@ -331,8 +337,8 @@ def test_corpus_config_key_changes_with_any_field():
 
 
 def test_the_default_keywords_keep_the_cache_keys_built_before_keywords_could_be_chosen():
-    assert speech.CorpusConfig().key() == "82f6bbbafc" and speech.CorpusConfig.quick().key() == "d00360ea47"
-    assert speech.CorpusConfig(keywords=list(speech.KEYWORDS)).key() == "82f6bbbafc"
+    assert speech.CorpusConfig().key() == "5cd59be530" and speech.CorpusConfig.quick().key() == "2bb1e5fd49"
+    assert speech.CorpusConfig(keywords=list(speech.KEYWORDS)).key() == "5cd59be530"
     assert "keywords" not in speech.CorpusConfig().cache_fields()
     custom = speech.CorpusConfig(keywords=["lights on", "lights off"])
     assert custom.key() not in {speech.CorpusConfig().key(), speech.CorpusConfig(keywords=["lights on"]).key()}

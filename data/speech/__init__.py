@@ -8,15 +8,16 @@ digits, Speech Commands online. All of it 16 kHz mono float32 in [-1, 1], 1 s cl
 - `load_audio_folder()`: the user's recordings, one subfolder of WAV files per label (Speech Commands' layout).
 - `load_spokennumbers()`: ten human recordings of the digits, a check on real speech that never enters training.
 - `load_speech_commands()`: Speech Commands through tensorflow_datasets (online; fails within seconds offline).
-- `load_human_speech(role)`: recordings of people that Debian packages ship, "train" or "evaluation" by
-  source, each flagged for the keywords its transcript holds (see `human.py`, HUMAN_SPEECH.md).
+- `load_human_speech(role)`: recordings of people that Debian packages ship, "train", "validation" or
+  "evaluation" by source, each flagged for the keywords its transcript holds (see `human.py`, HUMAN_SPEECH.md).
 
 The loaders return `sources.make_splits`' dict, with the label names under "labels".
 
 - `negatives.load_long_negatives()`: an hour of keyword-free audio per split (running speech by the split's
-  voices, babble, noise, music-like sound), on which false accepts per hour are counted.
+  voices, babble, noise, music-like sound; validation and test add their real people), on which false accepts
+  per hour are counted.
 - `human.load_human_speech()`: recordings of real people from Debian packages, each source in one role
-  (training `_unknown_`, or evaluation only); `human.load_digits()`, a second person's digits.
+  (training `_unknown_`, validation negatives, or evaluation only); `human.load_digits()`, a second person's digits.
 
 Modules, by concern: `vocabulary` (keywords, labels, `_unknown_` words), `sound` (WAV files, whole or in blocks,
 resampling, 1 s clips), `augmentation`, `engines` (the TTS packages and their install step), `synthesis`, `corpus`,

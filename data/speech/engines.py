@@ -40,8 +40,9 @@ def missing_engine_packages():
 
 def missing_packages():
     """Every Debian package the speech data uses that is not installed: the TTS engines, then the recordings of
-    people (`human.missing_packages()`; to download / installed: asterisk-core-sounds-en-wav 18 / 24 MB,
-    ktuberling-data 47 / 63 MB, klettres-data 40 / 50 MB, alsa-utils 1 / 2.5 MB)."""
+    people (`human.missing_packages()`; to download / installed: asterisk-core-sounds-{en,fr,it,ru}-wav about
+    18 / 24 MB each with their transcripts, ktuberling-data 47 / 63 MB, klettres-data 40 / 50 MB, alsa-utils
+    1 / 2.5 MB)."""
     engine_packages = missing_engine_packages()
     return engine_packages + [package for package in human.missing_packages() if package not in engine_packages]
 

@@ -1,9 +1,11 @@
-"""Recordings of real people speaking English that Debian packages ship, each source in one fixed role.
+"""Recordings of real people that Debian packages ship, each source (one speaker) in one fixed role.
 
-"train" recordings may feed negatives and `_unknown_`; "evaluation" recordings are for the long keyword-free
-negative evaluation (false accepts per hour) and never enter training or model selection. Roles go by source,
-and each source is one speaker, so no voice is in both. What each source is, and the dead ends, is in
-HUMAN_SPEECH.md. Loading installs nothing: the packages are installed by `install_engines()` (`make venv`).
+"train" recordings may feed negatives and `_unknown_`; "validation" recordings are the real people of the
+validation split's long keyword-free audio, where thresholds and smoothing are chosen; "evaluation" recordings
+are the test split's (false accepts per hour, the human digits) and never enter training or model selection.
+Roles go by source, and each source is one speaker, so no voice is in two roles; a speaker who also speaks in a
+source of another role is left out (`EXCLUDED`). What each source is, and the dead ends, is in HUMAN_SPEECH.md.
+Loading installs nothing: the packages are installed by `install_engines()` (`make venv`).
 """
 
 import dataclasses
@@ -15,8 +17,26 @@ import numpy as np
 
 from data.speech import sound, vocabulary
 
-ROLES = ("train", "evaluation")
+ROLES = ("train", "validation", "evaluation")
 HOMOPHONES = vocabulary.HOMOPHONES
+# Words of the other languages that an English listener hears as a keyword (word -> keyword): a prompt saying
+# one is not keyword-free. Only near-identical sounds; a word that merely starts like one ("nove") or has another
+# vowel ("sei", like "say") is left in, as English "someone" is. Italian "non" ends in a clear n ("known"), French
+# "non" does not; Russian "три" is "tree", an `_unknown_` word. The single vowels /o/ (French "au", Italian "ho")
+# are not taken for "oh": English "oh" counts because people read zero so, not for its sound. English keywords
+# and `HOMOPHONES` written in a foreign transcript count as well: "stop", "zero", and Italian "o" ("or"), written as
+# the letter O.
+SOUNDALIKES = {
+    "fr": {"non": "no", "nos": "no", "six": "six", "zéro": "zero", "tout": "two", "tous": "two", "fort": "four"},
+    "it": {"tu": "two"},
+    "ru": {"но": "no", "он": "on", "ту": "two", "стоп": "stop", "зеро": "zero"},
+}
+# Folders of real speech that no source uses, and why.
+EXCLUDED = {
+    "/usr/share/asterisk/sounds/es_MX_f_Allison": "Allison Smith, the evaluation speaker, in Mexican Spanish "
+    "(asterisk-core-sounds-es-wav): her voice in any other role would put the test speaker in training or in "
+    "model selection",
+}
 NUMERAL = re.compile(r"\d+")  # "press 1", "21": read aloud with digit words, so counted as a keyword
 NOT_SPEECH = re.compile(r"\[.*\]|\(.*\)")  # a transcript such as "[ascending tones]" or "(1 second of silence)"
 
@@ -36,13 +56,16 @@ class Source:
         folder: where the package puts them.
         pattern: the recordings under `folder` (a glob).
         speaker: who speaks, as far as the package says.
-        accent: the English they speak.
-        role: "train" or "evaluation".
+        accent: the language and accent they speak.
+        role: "train", "validation" or "evaluation".
         transcripts: how the words said are known: "file" (a transcript file, `transcript_file`), "name" (the
             file name is the word), or "none".
         transcript_file: the transcript ("name: text" lines, gzipped) when `transcripts` is "file".
         transcript_package: the Debian package that installs `transcript_file`.
         exclude: file names under `folder` that are not speech.
+        language: the language spoken ("en", or a key of `SOUNDALIKES`), which says how its transcripts read.
+        running_speech: the recordings are prompts of several words (cut into random 1 s clips for training), not
+            single words (each cut to its loudest second).
     """
 
     name: str
@@ -57,6 +80,8 @@ class Source:
     transcript_file: str = ""
     transcript_package: str = ""
     exclude: tuple = ()
+    language: str = "en"
+    running_speech: bool = False
 
     def packages(self):
         return [self.package] + ([self.transcript_package] if self.transcript_package else [])
@@ -76,6 +101,57 @@ SOURCES = (
         transcripts="file",
         transcript_file="/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz",
         transcript_package="asterisk-core-sounds-en",
+        running_speech=True,
+    ),
+    # The same telephone prompts translated, 8 kHz, each one speaker (asterisk-core-sounds-*-wav's copyright file).
+    # Canadian French, a woman like the test speaker: the validation split's real people.
+    Source(
+        name="asterisk-june-fr",
+        package="asterisk-core-sounds-fr-wav",
+        version="1.6.1-1",
+        folder="/usr/share/asterisk/sounds/fr_CA_f_June",
+        pattern="**/*.wav",
+        speaker="June Wallack (female, professional voice talent)",
+        accent="Canadian French",
+        role="validation",
+        transcripts="file",
+        transcript_file="/usr/share/doc/asterisk-core-sounds-fr/core-sounds-fr.txt.gz",
+        transcript_package="asterisk-core-sounds-fr",
+        language="fr",
+        running_speech=True,
+    ),
+    Source(
+        name="asterisk-carlo-it",
+        package="asterisk-core-sounds-it-wav",
+        version="1.6.1-1",
+        folder="/usr/share/asterisk/sounds/it_IT_m_Carlo",
+        pattern="**/*.wav",
+        speaker="Carlo Flora (male, professional voice talent)",
+        accent="Italian",
+        role="train",
+        transcripts="file",
+        transcript_file="/usr/share/doc/asterisk-core-sounds-it/core-sounds-it.txt.gz",
+        transcript_package="asterisk-core-sounds-it",
+        language="it",
+        running_speech=True,
+        # Tones transcribed in words ("un suono di beep ascendente") rather than in brackets.
+        exclude=("beep.wav", "beeperr.wav", "confbridge-join.wav", "confbridge-leave.wav"),
+    ),
+    Source(
+        name="asterisk-ivrvoice-ru",
+        package="asterisk-core-sounds-ru-wav",
+        version="1.6.1-1",
+        folder="/usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU",
+        pattern="**/*.wav",
+        speaker="the ivrvoice.ru voice (female, not named; provided by Maxim Topal)",
+        accent="Russian",
+        role="train",
+        transcripts="file",
+        transcript_file="/usr/share/doc/asterisk-core-sounds-ru/core-sounds-ru.txt.gz",
+        transcript_package="asterisk-core-sounds-ru",
+        language="ru",
+        running_speech=True,
+        exclude=("confbridge-join.wav", "confbridge-leave.wav"),  # tones, transcribed "<beep ascending>"
     ),
     # 72 single words (body parts, clothes, objects), 61.5 s, 44.1 kHz stereo OGG.
     Source(
@@ -143,20 +219,30 @@ class Recording:
     role: str
     transcript: str | None
     keywords: tuple | None
+    language: str = "en"
 
     @property
     def contains_keyword(self):
         return None if self.keywords is None else bool(self.keywords)
 
 
-def keywords_in(transcript):
-    """The keywords (`vocabulary.KEYWORDS`) that `transcript` says, sounds like, or reads as a numeral."""
+def transcript_words(transcript, language="en"):
+    """The transcript's words, lowercased: English keeps its apostrophes ("it's"); other languages split at them
+    (French "n'êtes" is "n", "êtes") and keep their letters (accents, Cyrillic)."""
+    pattern = r"[a-z0-9']+" if language == "en" else r"[^\W_]+"
+    return re.findall(pattern, transcript.lower())
+
+
+def keywords_in(transcript, language="en"):
+    """The keywords (`vocabulary.KEYWORDS`) that `transcript` says, sounds like (`HOMOPHONES`, and
+    `SOUNDALIKES[language]`), or reads as a numeral."""
+    soundalikes = {**HOMOPHONES, **SOUNDALIKES.get(language, {})}
     found = []
-    for word in re.findall(r"[a-z0-9']+", transcript.lower()):
+    for word in transcript_words(transcript, language):
         if word in vocabulary.KEYWORDS:
             found.append(word)
-        elif word in HOMOPHONES:
-            found.append(HOMOPHONES[word])
+        elif word in soundalikes:
+            found.append(soundalikes[word])
         elif NUMERAL.fullmatch(word):
             found.extend(vocabulary.DIGIT_WORDS[int(digit)] for digit in word)
     return tuple(dict.fromkeys(found))
@@ -181,7 +267,7 @@ def missing_message(packages):
 
 
 def recordings(role):
-    """The recordings of `role` ("train" or "evaluation"), sorted by source then path; no audio is read.
+    """The recordings of `role` (one of `ROLES`), sorted by source then path; no audio is read.
 
     Raises `HumanSpeechMissing` when a package of the role is not installed.
     """
@@ -199,8 +285,9 @@ def recordings(role):
             transcript = transcripts.get(path.relative_to(folder).with_suffix("").as_posix())
             if transcript is not None and NOT_SPEECH.fullmatch(transcript):
                 continue
-            keywords = None if transcript is None else keywords_in(transcript)
-            found.append(Recording(source.name, str(path), source.speaker, source.role, transcript, keywords))
+            keywords = None if transcript is None else keywords_in(transcript, source.language)
+            found.append(Recording(source.name, str(path), source.speaker, source.role, transcript, keywords,
+                                   source.language))  # fmt: skip
     return found
 
 
@@ -280,5 +367,7 @@ def free_of(recording, keywords):
     sounds like one (`vocabulary.sounds_like_keywords`) and no numeral: what may stand for keyword-free speech."""
     if recording.transcript is None:
         return False
-    words = set(re.findall(r"[a-z0-9']+", recording.transcript.lower()))
-    return not words & vocabulary.sounds_like_keywords(keywords) and not any(word.isdigit() for word in words)
+    words = set(transcript_words(recording.transcript, recording.language))
+    forbidden = vocabulary.sounds_like_keywords(keywords)
+    forbidden |= {word for word, keyword in SOUNDALIKES.get(recording.language, {}).items() if keyword in forbidden}
+    return not words & forbidden and not any(word.isdigit() for word in words)

@@ -10,7 +10,9 @@ builds that audio once per split and caches it as WAV files of a few minutes eac
   noise (white, pink, brown, hum or babble at 5 to 20 dB SNR);
 - babble: several of those readers talking at once;
 - noise: coloured noise and hum whose level changes every few seconds, with quiet gaps;
-- music-like sound: melodies and chords of harmonic tones with percussive noise bursts.
+- music-like sound: melodies and chords of harmonic tones with percussive noise bursts;
+- real people (validation and test only, read at load time, not cached): keyword-free telephone prompts of the
+  split's own speakers (`human_negatives`: validation June Wallack in French, test Allison Smith in English).
 
 The verses of each split are its own (drawn by a fixed seed), and its voices are the corpus' voices of that split,
 so the "test" audio is never heard in training or in choosing thresholds, which use "validation". The files are
@@ -42,6 +44,8 @@ RECORDED_VOICES = {"train": ["flite:kal", "flite:awb", "flite:slt"], "validation
                    "test": ["flite:rms"]}  # fmt: skip
 RECORDED_SHARE = 0.25
 KINDS = ("speech", "speech in noise", "babble", "noise", "music")
+# The split whose long negative audio holds the keyword-free recordings of people of a `human` role.
+HUMAN_ROLES = {"validation": "validation", "test": "evaluation"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,16 +278,18 @@ def build_long_negatives(split, keywords=tuple(vocabulary.KEYWORDS), config=None
     return directory
 
 
-def human_negatives(keywords=tuple(vocabulary.KEYWORDS), seed=0):
-    """The real people's evaluation recordings (`human`, role "evaluation") whose words are known and say no
-    keyword, no word that sounds like one and no numeral, one after another with 0.3-1.0 s pauses.
+def human_negatives(role="evaluation", keywords=tuple(vocabulary.KEYWORDS), seed=0):
+    """The real people's recordings of `role` (`human`: "validation" or "evaluation") whose words are known and say
+    no keyword, no word that sounds like one and no numeral, one after another with 0.3-1.0 s pauses.
 
     Returns `(audio, manifest entry)`. Raises `human.HumanSpeechMissing` when their package is not installed.
     """
     from data.speech import human
 
+    if role not in HUMAN_ROLES.values():
+        raise ValueError(f"`role` must be one of {sorted(HUMAN_ROLES.values())}. Received: role={role!r}")
     keywords = vocabulary.check_keywords(keywords)
-    audio, recordings = human.load_human_speech("evaluation")
+    audio, recordings = human.load_human_speech(role)
     rng = np.random.default_rng([seed, 23])
     pieces, used = [], []
     for clip, recording in zip(audio, recordings):
@@ -292,7 +298,7 @@ def human_negatives(keywords=tuple(vocabulary.KEYWORDS), seed=0):
         pieces += [clip, np.zeros(int(rng.uniform(0.3, 1.0) * sound.SAMPLE_RATE), np.float32)]
         used.append(recording)
     if not used:
-        raise ValueError(f"No evaluation recording of a person is free of the keywords {list(keywords)}")
+        raise ValueError(f"No {role} recording of a person is free of the keywords {list(keywords)}")
     speakers = sorted({recording.speaker for recording in used})
     entry = {"file": "human", "kind": "human speech", "seconds": sum(len(piece) for piece in pieces) / sound.SAMPLE_RATE,
              "voices": speakers, "verses": 0, "recordings": len(used),
@@ -304,15 +310,18 @@ def load_long_negatives(split, keywords=tuple(vocabulary.KEYWORDS), config=None,
                         seed=0, processes=2, human=None):  # fmt: skip
     """`split`'s long negative audio, built at first use: `[(name, kind, audio float32 16 kHz)]` and the manifest.
 
-    `human` (default: for "test" only) adds the real people's keyword-free evaluation recordings
-    (`human_negatives`), which no other split may use."""
+    `human` (default: for "validation" and "test") adds the keyword-free recordings of the real people of the
+    split's role (`HUMAN_ROLES`, `human_negatives`): validation's are heard where thresholds and smoothing are
+    chosen, test's nowhere else; the training split has none. Not cached: they are read from the Debian packages."""
+    human = split in HUMAN_ROLES if human is None else human
+    if human and split not in HUMAN_ROLES:
+        raise ValueError(f"Only the splits {list(HUMAN_ROLES)} have recordings of people for their long negative "
+                         f"audio. Received: split={split!r}")  # fmt: skip
     directory = build_long_negatives(split, keywords, config, cache_dir, seed, processes)
     manifest = json.loads((directory / "manifest.json").read_text())
     recordings = [(entry["file"], entry["kind"], sound.read_wav(directory / entry["file"])) for entry in manifest["files"]]
-    if split == "test" if human is None else human:
-        if split != "test":
-            raise ValueError(f"The human evaluation recordings belong to the test split only. Received: split={split!r}")
-        audio, entry = human_negatives(keywords, seed)
+    if human:
+        audio, entry = human_negatives(HUMAN_ROLES[split], keywords, seed)
         recordings.append((entry["file"], entry["kind"], audio))
         manifest = {**manifest, "files": manifest["files"] + [entry], "seconds": manifest["seconds"] + entry["seconds"]}
     return recordings, manifest
