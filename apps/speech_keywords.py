@@ -1104,8 +1104,9 @@ def long_audio_report(spotting):
     what the long negative audio holds."""
     lines = ["# Keyword spotting on long audio (test split)", ""]
     if spotting.get("smoothing", 1) > 1:
-        lines += [f"Each window's probabilities are the mean of its own and the {spotting['smoothing'] - 1} windows "
-                  "before it, as `listen` averages them with this export (every setting below).", ""]  # fmt: skip
+        before = "the window" if spotting["smoothing"] == 2 else f"the {spotting['smoothing'] - 1} windows"
+        lines += [f"Each window's probabilities are the mean of its own and {before} before it, as `listen` averages "
+                  "them with this export (every setting below).", ""]  # fmt: skip
     lines += ["| setting | false accepts per hour | false-reject rate |", "|---|---|---|"]
     for name, point in spotting["points"].items():
         lines.append(f"| {name} | {point['false_accepts_per_hour']:.2f} ({point['false_accepts']}) | "
