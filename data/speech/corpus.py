@@ -341,21 +341,29 @@ def _training_negative_piece(task):
                 readers += more
         audio = audio * (0.9 / max(np.abs(audio).max(), 1e-6)) if talkers > 1 else audio
     voice = f"{kind}:train"  # training voices only (`negatives.split_voices("train")`), several per stretch
-    rows, written = [], 0
-    while written < clips:
-        start = int(rng.integers(len(audio) - sound.CLIP_SAMPLES))
-        clip = audio[start : start + sound.CLIP_SAMPLES]
-        first, last = sound.voiced_extent(clip, 0.1)
-        if kind != "music" and last - first < 0.3 * sound.SAMPLE_RATE:
-            continue  # mostly a pause between verses: that is `_silence_`, not speech
+    rows = []
+    for written, clip in enumerate(_random_clips(audio, clips, rng, speech=kind != "music")):
         path = f"wav/train/{kind}/{index}_{written}.wav"
         sound.write_wav(pathlib.Path(directory) / path, clip)
         label = vocabulary.SILENCE if kind == "music" else vocabulary.UNKNOWN
         rows.append({"path": path, "word": "", "label": label, "engine": kind, "voice": voice,
                      "speaker": f"{kind}:train", "split": "train", "rendering": index, "base_speed": 0.0,
                      "speed": 0.0, "pitch": 0.0})  # fmt: skip
-        written += 1
     return rows
+
+
+def _random_clips(audio, count, rng, speech=True):
+    """`count` one-second clips of `audio` at random starts (`rng`); with `speech`, a clip voiced for less than
+    0.3 s is drawn again: it is mostly a pause between sentences, which is `_silence_`, not speech."""
+    found = 0
+    while found < count:
+        start = int(rng.integers(len(audio) - sound.CLIP_SAMPLES))
+        clip = audio[start : start + sound.CLIP_SAMPLES]
+        first, last = sound.voiced_extent(clip, 0.1)
+        if speech and last - first < 0.3 * sound.SAMPLE_RATE:
+            continue
+        found += 1
+        yield clip
 
 
 def _training_negative_rows(directory, seed, config, processes):
@@ -415,28 +423,18 @@ def _human_running_speech_rows(directory, seed, config):
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
     for source_index, source in enumerate(sources):
-        pieces = []
-        for clip, recording in zip(audio, recordings):
-            if recording.source == source and human.free_of(recording, config.keywords):
-                pieces += [clip, np.zeros(int(rng.uniform(0.2, 1.0) * sound.SAMPLE_RATE), np.float32)]
-        if not pieces:
+        prompts = [clip for clip, recording in zip(audio, recordings)
+                   if recording.source == source and human.free_of(recording, config.keywords)]  # fmt: skip
+        if not prompts:
             raise ValueError(f"No prompt of {source} is free of the keywords {list(config.keywords)}")
-        speech = np.concatenate(pieces)
+        speech = human.with_pauses(prompts, rng, 0.2, 1.0)
         share, extra = divmod(config.human_running_speech_clips, len(sources))
-        clips = share + (source_index < extra)
-        written = 0
-        while written < clips:
-            start = int(rng.integers(len(speech) - sound.CLIP_SAMPLES))
-            clip = speech[start : start + sound.CLIP_SAMPLES]
-            first, last = sound.voiced_extent(clip, 0.1)
-            if last - first < 0.3 * sound.SAMPLE_RATE:
-                continue  # mostly a pause between prompts: that is `_silence_`, not speech
+        for written, clip in enumerate(_random_clips(speech, share + (source_index < extra), rng)):
             path = f"wav/train/human_running_speech/{source}_{written}.wav"
             sound.write_wav(pathlib.Path(directory) / path, clip)
             rows.append({"path": path, "word": "", "label": vocabulary.UNKNOWN, "engine": "human",
                          "voice": f"human:{source}", "speaker": f"human:{source}", "split": "train",
                          "rendering": written, "base_speed": 0.0, "speed": 0.0, "pitch": 0.0})  # fmt: skip
-            written += 1
     return pd.DataFrame(rows)
 
 

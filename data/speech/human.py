@@ -362,6 +362,15 @@ def load_digits():
     return [read_audio(chosen[str(digit)].path) for digit in range(10)], list(vocabulary.DIGIT_WORDS)
 
 
+def with_pauses(clips, rng, shortest, longest):
+    """The `clips` one after another, each followed by a pause of `shortest` to `longest` seconds (`rng`): running
+    speech made of separate recordings."""
+    pieces = []
+    for clip in clips:
+        pieces += [clip, np.zeros(int(rng.uniform(shortest, longest) * sound.SAMPLE_RATE), np.float32)]
+    return np.concatenate(pieces)
+
+
 def free_of(recording, keywords):
     """True when the recording's words are known and say none of `keywords`, none of their words, no word that
     sounds like one (`vocabulary.sounds_like_keywords`) and no numeral: what may stand for keyword-free speech."""

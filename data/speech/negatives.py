@@ -290,20 +290,16 @@ def human_negatives(role="evaluation", keywords=tuple(vocabulary.KEYWORDS), seed
         raise ValueError(f"`role` must be one of {sorted(HUMAN_ROLES.values())}. Received: role={role!r}")
     keywords = vocabulary.check_keywords(keywords)
     audio, recordings = human.load_human_speech(role)
-    rng = np.random.default_rng([seed, 23])
-    pieces, used = [], []
-    for clip, recording in zip(audio, recordings):
-        if not human.free_of(recording, keywords):
-            continue
-        pieces += [clip, np.zeros(int(rng.uniform(0.3, 1.0) * sound.SAMPLE_RATE), np.float32)]
-        used.append(recording)
-    if not used:
+    kept = [index for index, recording in enumerate(recordings) if human.free_of(recording, keywords)]
+    if not kept:
         raise ValueError(f"No {role} recording of a person is free of the keywords {list(keywords)}")
+    speech = human.with_pauses([audio[index] for index in kept], np.random.default_rng([seed, 23]), 0.3, 1.0)
+    used = [recordings[index] for index in kept]
     speakers = sorted({recording.speaker for recording in used})
-    entry = {"file": "human", "kind": "human speech", "seconds": sum(len(piece) for piece in pieces) / sound.SAMPLE_RATE,
+    entry = {"file": "human", "kind": "human speech", "seconds": len(speech) / sound.SAMPLE_RATE,
              "voices": speakers, "verses": 0, "recordings": len(used),
              "sources": sorted({recording.source for recording in used})}  # fmt: skip
-    return np.concatenate(pieces), entry
+    return speech, entry
 
 
 def load_long_negatives(split, keywords=tuple(vocabulary.KEYWORDS), config=None, cache_dir=DEFAULT_CACHE_DIR,
